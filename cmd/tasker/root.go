@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/taskerops/tasker/internal/version"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tasker",
+		Short: "Tasker runs DAG workflows whose steps are executed by Go step handlers",
+		Long: `Tasker runs DAG workflows ("tasks") whose steps are executed by Go step handlers.
+Workflow state lives in PostgreSQL; steps travel between the orchestrator and the
+workers over PGMQ queues woken by LISTEN/NOTIFY. One binary serves every role:
+the subcommand picks it.
+
+Every flag can also be set with the environment variable named in its help.`,
+		Version:       version.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newMigrateCommand(), newOrchestratorCommand())
+	return root
+}
+
+// logOptions are the logging flags every long-running role has.
+type logOptions struct {
+	level  string
+	format string
+}
+
+func (o *logOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.level, "log-level", envOr("TASKER_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env TASKER_LOG_LEVEL)")
+	fs.StringVar(&o.format, "log-format", envOr("TASKER_LOG_FORMAT", "text"), "log format: text or json (env TASKER_LOG_FORMAT)")
+}
+
+func (o *logOptions) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", o.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(o.format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format: %q is not one of text, json", o.format)
+	}
+}
+
+// databaseOptions holds the --database-url flag of every role that uses
+// the database.
+type databaseOptions struct {
+	url string
+}
+
+func (o *databaseOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.url, "database-url", os.Getenv("TASKER_DATABASE_URL"),
+		"PostgreSQL connection URL, e.g. postgres://user:pass@host:5432/tasker (env TASKER_DATABASE_URL)")
+}
+
+func (o *databaseOptions) validate() error {
+	if o.url == "" {
+		return fmt.Errorf("--database-url (or TASKER_DATABASE_URL) is required")
+	}
+	return nil
+}
+
+// envOr returns the environment variable's value, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}

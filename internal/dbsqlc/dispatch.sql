@@ -1,0 +1,78 @@
+-- The worker's side of a step: claim it, load what it needs, record the
+-- outcome. These run without the task lock; their WHERE clauses make each
+-- change conditional on the step still being where the worker left it.
+
+-- name: ClaimStep :one
+-- Claims a step for one attempt: enqueued → in_progress, attempts + 1, with
+-- a lease of the step's timeout plus a margin. A step whose previous claim expired (its worker died) can be
+-- claimed again while it has attempts left. No row when the step was
+-- cancelled, finished, or is held by a live claim.
+WITH current_step AS (
+    SELECT ws.step_uuid, ws.state AS from_state FROM tasker.workflow_steps ws
+    WHERE ws.step_uuid = @step_uuid
+      AND (ws.state = 'enqueued'
+           OR (ws.state = 'in_progress' AND ws.claim_expires_at < now() AND ws.attempts < ws.max_attempts))
+    FOR UPDATE
+), claimed AS (
+    UPDATE tasker.workflow_steps s SET
+        state = 'in_progress',
+        attempts = s.attempts + 1,
+        claimed_by = @worker_id::text,
+        claim_expires_at = now() + make_interval(secs => s.timeout_seconds + @lease_margin_seconds::double precision),
+        started_at = now(),
+        updated_at = now()
+    FROM current_step c
+    WHERE s.step_uuid = c.step_uuid
+    RETURNING s.*, c.from_state
+), recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, from_state, 'in_progress', attempts, @worker_id::text,
+           CASE WHEN from_state = 'in_progress' THEN 'claimed again after the previous claim expired'
+                ELSE 'claimed' END
+    FROM claimed
+)
+SELECT step_uuid, task_uuid, name, attempts, max_attempts, handler_callable, handler_initialization,
+       retryable, backoff, backoff_base_ms, max_backoff_ms, jitter_percent, timeout_seconds,
+       claim_expires_at::timestamptz AS claim_expires_at, from_state
+FROM claimed;
+
+-- name: ExtendClaim :one
+-- Extends the lease of a claim the worker still holds; no row when it lost it.
+UPDATE tasker.workflow_steps SET
+    claim_expires_at = now() + make_interval(secs => @lease_seconds::double precision),
+    updated_at = now()
+WHERE step_uuid = @step_uuid AND state = 'in_progress' AND claimed_by = @worker_id::text AND attempts = @attempt
+RETURNING claim_expires_at::timestamptz AS claim_expires_at;
+
+-- name: RecordStepOutcome :execrows
+-- Stores the outcome of the worker's attempt and hands the step to the
+-- orchestrator. No row when the worker no longer holds the claim (the task
+-- was cancelled, or another worker took the step over).
+WITH updated AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = @to_state::text,
+        results = @results,
+        error = @error,
+        claim_expires_at = NULL,
+        updated_at = now()
+    WHERE ws.step_uuid = @step_uuid AND ws.state = 'in_progress' AND ws.claimed_by = @worker_id::text
+      AND ws.attempts = @attempt::integer
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
+)
+INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+SELECT step_uuid, task_uuid, 'in_progress', @to_state::text, attempts, @worker_id::text, @reason FROM updated;
+
+-- name: GetTaskForStep :one
+SELECT t.task_uuid, t.namespace_name, t.name, t.version, t.context, t.correlation_id, t.state
+FROM tasker.tasks t WHERE t.task_uuid = @task_uuid;
+
+-- name: ListAncestorResults :many
+-- The results of every ancestor of a step, by name.
+WITH RECURSIVE ancestors AS (
+    SELECT e.from_step_uuid FROM tasker.workflow_step_edges e WHERE e.to_step_uuid = @step_uuid
+    UNION
+    SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+    JOIN ancestors a ON e.to_step_uuid = a.from_step_uuid
+)
+SELECT s.name, s.results, s.state
+FROM ancestors a JOIN tasker.workflow_steps s ON s.step_uuid = a.from_step_uuid;

@@ -1,0 +1,284 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskerops/tasker/internal/dbsqlc"
+	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/orchestration/queue"
+)
+
+// Errors a worker sees from the Executor. Both mean "drop this message and
+// go on": the Executor has already deleted or parked the message.
+var (
+	// ErrNotClaimable means the step cannot run now: it finished, was
+	// cancelled, or another worker's live claim holds it.
+	ErrNotClaimable = errors.New("step not claimable")
+	// ErrClaimLost means the worker's claim ended before it recorded the
+	// outcome (the task was cancelled, or the claim expired and another
+	// worker took the step over); the outcome was discarded.
+	ErrClaimLost = errors.New("claim lost")
+)
+
+// ExecutorConfig configures an Executor.
+type ExecutorConfig struct {
+	// WorkerID names this worker process in claims and transitions.
+	// Required.
+	WorkerID string
+	// LeaseMargin is added to a step's timeout to make its claim lease: a
+	// worker that has not recorded an outcome by then is presumed dead and
+	// the step may run elsewhere. Default 10s.
+	LeaseMargin time.Duration
+}
+
+func (c ExecutorConfig) withDefaults() ExecutorConfig {
+	if c.LeaseMargin <= 0 {
+		c.LeaseMargin = 10 * time.Second
+	}
+	return c
+}
+
+// Executor performs the worker's side of a step against the database.
+type Executor struct {
+	pool    *pgxpool.Pool
+	queries *dbsqlc.Queries
+	queue   *queue.Client
+	cfg     ExecutorConfig
+}
+
+// NewExecutor returns an Executor over pool.
+func NewExecutor(pool *pgxpool.Pool, cfg ExecutorConfig) (*Executor, error) {
+	if cfg.WorkerID == "" {
+		return nil, errors.New("dispatch: ExecutorConfig.WorkerID is required")
+	}
+	return &Executor{pool: pool, queries: dbsqlc.New(), queue: queue.New(), cfg: cfg.withDefaults()}, nil
+}
+
+// Claim is one attempt of a step held by this worker.
+type Claim struct {
+	// Queue and MessageID identify the step message this claim came from.
+	Queue     string
+	MessageID int64
+	// Message is the decoded step message.
+	Message StepMessage
+	// Step is the claimed step's definition snapshot and attempt number.
+	Step dbsqlc.ClaimStepRow
+}
+
+// Timeout is the step's own time limit for one attempt.
+func (c *Claim) Timeout() time.Duration {
+	return time.Duration(c.Step.TimeoutSeconds) * time.Second
+}
+
+// Claim claims the step that msg (read from queueName) points at. A
+// malformed message is archived with the reason and returned as an error
+// wrapping ErrMalformed. A message whose step cannot run is deleted (or, if
+// a live claim holds the step, hidden until that claim's lease ends) and
+// ErrNotClaimable is returned.
+func (e *Executor) Claim(ctx context.Context, queueName string, msg queue.Message) (*Claim, error) {
+	stepMsg, err := DecodeStepMessage(msg.Body)
+	if err != nil {
+		return nil, e.deadLetter(ctx, queueName, msg, err.Error())
+	}
+	row, err := e.queries.ClaimStep(ctx, e.pool, dbsqlc.ClaimStepParams{
+		StepUUID:           stepMsg.StepUUID,
+		WorkerID:           e.cfg.WorkerID,
+		LeaseMarginSeconds: e.cfg.LeaseMargin.Seconds(),
+	})
+	if err == nil {
+		if row.TaskUUID != stepMsg.TaskUUID {
+			return nil, fmt.Errorf("dispatch: step %s belongs to task %s, message says %s", row.StepUUID, row.TaskUUID, stepMsg.TaskUUID)
+		}
+		return &Claim{Queue: queueName, MessageID: msg.ID, Message: stepMsg, Step: row}, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("dispatch: claiming step %s: %w", stepMsg.StepUUID, err)
+	}
+	return nil, e.dropUnclaimable(ctx, queueName, msg, stepMsg)
+}
+
+// dropUnclaimable decides what to do with a message whose step could not
+// be claimed.
+func (e *Executor) dropUnclaimable(ctx context.Context, queueName string, msg queue.Message, stepMsg StepMessage) error {
+	step, err := e.queries.GetStep(ctx, e.pool, stepMsg.StepUUID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e.deadLetter(ctx, queueName, msg, fmt.Sprintf("unknown step %s", stepMsg.StepUUID))
+	}
+	if err != nil {
+		return fmt.Errorf("dispatch: loading unclaimable step %s: %w", stepMsg.StepUUID, err)
+	}
+	if step.State == "in_progress" && step.ClaimExpiresAt != nil {
+		// Another worker holds a live claim: hide the message until the
+		// lease ends, when it can take over if that worker died.
+		hideFor := time.Until(*step.ClaimExpiresAt) + time.Second
+		if _, err := e.queue.SetVisibility(ctx, e.pool, queueName, msg.ID, hideFor); err != nil {
+			return fmt.Errorf("dispatch: hiding message %d: %w", msg.ID, err)
+		}
+		return fmt.Errorf("%w: step %s is held by %s until %s", ErrNotClaimable, step.StepUUID, deref(step.ClaimedBy), step.ClaimExpiresAt.Format(time.RFC3339))
+	}
+	if _, err := e.queue.Delete(ctx, e.pool, queueName, msg.ID); err != nil {
+		return fmt.Errorf("dispatch: deleting stale message %d: %w", msg.ID, err)
+	}
+	return fmt.Errorf("%w: step %s is %s", ErrNotClaimable, step.StepUUID, step.State)
+}
+
+// StepInput is what a handler needs besides the claim: its task and the
+// results of every ancestor step by name.
+type StepInput struct {
+	Task      dbsqlc.GetTaskForStepRow
+	Ancestors map[string]json.RawMessage
+}
+
+// Load reads the task of a claimed step and its ancestors' results.
+func (e *Executor) Load(ctx context.Context, claim *Claim) (*StepInput, error) {
+	task, err := e.queries.GetTaskForStep(ctx, e.pool, claim.Step.TaskUUID)
+	if err != nil {
+		return nil, dbtx.Interpret(err, "dispatch: loading task "+claim.Step.TaskUUID.String())
+	}
+	rows, err := e.queries.ListAncestorResults(ctx, e.pool, claim.Step.StepUUID)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: loading ancestor results of %s: %w", claim.Step.StepUUID, err)
+	}
+	input := &StepInput{Task: task, Ancestors: make(map[string]json.RawMessage, len(rows))}
+	for _, r := range rows {
+		input.Ancestors[r.Name] = r.Results
+	}
+	return input, nil
+}
+
+// ExtendLease pushes the claim's lease out by the step's timeout plus the
+// margin, for handlers that legitimately run long. It returns ErrClaimLost
+// when the claim is no longer held.
+func (e *Executor) ExtendLease(ctx context.Context, claim *Claim) (time.Time, error) {
+	until, err := e.queries.ExtendClaim(ctx, e.pool, dbsqlc.ExtendClaimParams{
+		LeaseSeconds: claim.Timeout().Seconds() + e.cfg.LeaseMargin.Seconds(),
+		StepUUID:     claim.Step.StepUUID,
+		WorkerID:     e.cfg.WorkerID,
+		Attempt:      claim.Step.Attempts,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, ErrClaimLost
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("dispatch: extending lease of %s: %w", claim.Step.StepUUID, err)
+	}
+	return until, nil
+}
+
+// Record stores the outcome of the claimed attempt, hands the step to the
+// orchestrator (a ResultMessage plus NOTIFY) and deletes the step message,
+// all in one transaction: nothing is acknowledged before the outcome is
+// durable. It returns ErrClaimLost (after deleting the message) when the
+// claim ended before the outcome could be stored.
+func (e *Executor) Record(ctx context.Context, claim *Claim, outcome Outcome) error {
+	params, err := recordParams(e.cfg.WorkerID, claim, outcome)
+	if err != nil {
+		return err
+	}
+	lost := false
+	err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
+		n, err := e.queries.RecordStepOutcome(ctx, tx, params)
+		if err != nil {
+			return fmt.Errorf("storing outcome: %w", err)
+		}
+		if n == 0 {
+			lost = true
+		} else if err := e.sendResult(ctx, tx, claim, outcome); err != nil {
+			return err
+		}
+		if _, err := e.queue.Delete(ctx, tx, claim.Queue, claim.MessageID); err != nil {
+			return fmt.Errorf("deleting step message: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch: recording outcome of step %s: %w", claim.Step.StepUUID, err)
+	}
+	if lost {
+		return fmt.Errorf("%w: step %s attempt %d", ErrClaimLost, claim.Step.StepUUID, claim.Step.Attempts)
+	}
+	return nil
+}
+
+func (e *Executor) sendResult(ctx context.Context, tx pgx.Tx, claim *Claim, outcome Outcome) error {
+	msg := ResultMessage{
+		TaskUUID: claim.Step.TaskUUID,
+		StepUUID: claim.Step.StepUUID,
+		Attempt:  int(claim.Step.Attempts),
+		Success:  outcome.Succeeded(),
+	}
+	if _, err := e.queue.Send(ctx, tx, ResultsQueue, msg, 0); err != nil {
+		return fmt.Errorf("sending result message: %w", err)
+	}
+	return nil
+}
+
+// recordParams builds the RecordStepOutcome arguments for an outcome.
+func recordParams(workerID string, claim *Claim, outcome Outcome) (dbsqlc.RecordStepOutcomeParams, error) {
+	params := dbsqlc.RecordStepOutcomeParams{
+		StepUUID: claim.Step.StepUUID,
+		WorkerID: workerID,
+		Attempt:  claim.Step.Attempts,
+	}
+	if outcome.Succeeded() {
+		result := outcome.Result
+		if len(result) == 0 {
+			result = json.RawMessage("null")
+		}
+		if !json.Valid(result) {
+			return params, fmt.Errorf("dispatch: result of step %s is not valid JSON", claim.Step.StepUUID)
+		}
+		params.ToState, params.Results, params.Reason = "enqueued_for_orchestration", result, "handler succeeded"
+		return params, nil
+	}
+	errJSON, err := json.Marshal(outcome.Error)
+	if err != nil {
+		return params, fmt.Errorf("dispatch: encoding error of step %s: %w", claim.Step.StepUUID, err)
+	}
+	params.ToState, params.Error = "enqueued_as_error_for_orchestration", errJSON
+	params.Reason = "handler failed: " + outcome.Error.Code
+	return params, nil
+}
+
+// deadLetter archives a message that cannot be used and records why, in
+// one transaction, and returns an error wrapping ErrMalformed.
+func (e *Executor) deadLetter(ctx context.Context, queueName string, msg queue.Message, reason string) error {
+	err := ArchiveWithReason(ctx, e.pool, e.queue, queueName, msg, reason, e.cfg.WorkerID)
+	if err != nil {
+		return fmt.Errorf("dispatch: archiving message %d: %w", msg.ID, err)
+	}
+	return fmt.Errorf("%w: message %d on %s archived: %s", ErrMalformed, msg.ID, queueName, reason)
+}
+
+// ArchiveWithReason moves a message to the queue's archive and records the
+// reason in tasker.dead_letters, in one transaction.
+func ArchiveWithReason(ctx context.Context, pool *pgxpool.Pool, q *queue.Client, queueName string, msg queue.Message, reason, actor string) error {
+	queries := dbsqlc.New()
+	body := msg.Body
+	if !json.Valid(body) {
+		body = nil
+	}
+	return dbtx.WithTx(ctx, pool, func(tx pgx.Tx) error {
+		if err := queries.InsertDeadLetter(ctx, tx, dbsqlc.InsertDeadLetterParams{
+			QueueName: queueName, MsgID: msg.ID, Message: body, Reason: reason, Actor: actor,
+		}); err != nil {
+			return err
+		}
+		_, err := q.Archive(ctx, tx, queueName, msg.ID)
+		return err
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

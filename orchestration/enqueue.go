@@ -1,0 +1,122 @@
+package orchestration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskerops/tasker/internal/dbsqlc"
+	"github.com/taskerops/tasker/orchestration/dispatch"
+)
+
+// taskRef is what enqueueing needs to know about a task.
+type taskRef struct {
+	uuid          uuid.UUID
+	namespace     string
+	correlationID uuid.UUID
+}
+
+func refOf(task dbsqlc.TaskerTask) taskRef {
+	return taskRef{uuid: task.TaskUUID, namespace: task.NamespaceName, correlationID: task.CorrelationID}
+}
+
+// stepRef names one step to send.
+type stepRef struct {
+	uuid uuid.UUID
+	name string
+}
+
+// enqueueReady enqueues every pending step of the task whose parents are
+// all done: pending → enqueued, a message on the namespace queue and one
+// NOTIFY, inside tx. It returns how many steps it enqueued.
+func (e *Engine) enqueueReady(ctx context.Context, tx pgx.Tx, task taskRef, reason string) (int, error) {
+	rows, err := e.queries.EnqueueReadySteps(ctx, tx, dbsqlc.EnqueueReadyStepsParams{
+		TaskUUID: task.uuid, Actor: e.cfg.ProcessID, Reason: reason,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("enqueuing ready steps: %w", err)
+	}
+	steps := make([]stepRef, len(rows))
+	for i, r := range rows {
+		steps[i] = stepRef{uuid: r.StepUUID, name: r.Name}
+	}
+	return len(steps), e.sendSteps(ctx, tx, task, steps)
+}
+
+// sendSteps puts one message per step on the task's namespace queue.
+func (e *Engine) sendSteps(ctx context.Context, tx pgx.Tx, task taskRef, steps []stepRef) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	bodies := make([]json.RawMessage, len(steps))
+	for i, s := range steps {
+		body, err := json.Marshal(dispatch.StepMessage{
+			TaskUUID: task.uuid, StepUUID: s.uuid, StepName: s.name,
+			Namespace: task.namespace, CorrelationID: task.correlationID,
+		})
+		if err != nil {
+			return err
+		}
+		bodies[i] = body
+	}
+	queueName := dispatch.StepQueue(task.namespace)
+	if _, err := e.queue.SendBatch(ctx, tx, queueName, bodies, 0); err != nil {
+		return fmt.Errorf("sending %d steps to %s: %w", len(steps), queueName, err)
+	}
+	return nil
+}
+
+// evaluateTask recomputes the task's state from its steps' states and
+// records the transition when it changed. A task in a terminal state is
+// left alone.
+func (e *Engine) evaluateTask(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, reason string) (TaskState, error) {
+	current := TaskState(task.State)
+	if current.Terminal() {
+		return current, nil
+	}
+	rows, err := e.queries.CountTaskStepsByState(ctx, tx, task.TaskUUID)
+	if err != nil {
+		return current, fmt.Errorf("counting step states: %w", err)
+	}
+	counts := make(map[StepState]int, len(rows))
+	for _, r := range rows {
+		counts[StepState(r.State)] = int(r.Steps)
+	}
+	next := nextTaskState(counts)
+	if next == current {
+		return current, nil
+	}
+	return next, e.transitionTask(ctx, tx, task.TaskUUID, current, next, reason)
+}
+
+// transitionTask moves a task between two states and records why.
+func (e *Engine) transitionTask(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, from, to TaskState, reason string) error {
+	n, err := e.queries.TransitionTask(ctx, tx, dbsqlc.TransitionTaskParams{
+		TaskUUID: taskUUID, FromState: string(from), ToState: string(to),
+		Terminal: to.Terminal(), Actor: e.cfg.ProcessID, Reason: reason,
+	})
+	if err != nil {
+		return fmt.Errorf("moving task %s from %s to %s: %w", taskUUID, from, to, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("moving task %s from %s to %s: task is no longer %s", taskUUID, from, to, from)
+	}
+	return nil
+}
+
+// transitionStep moves a step between two states and records why. It
+// reports whether the step was in from. retryDelayMs is used only for
+// waiting_for_retry.
+func (e *Engine) transitionStep(ctx context.Context, tx pgx.Tx, stepUUID uuid.UUID, from, to StepState, reason string, retryDelayMs int64) (bool, error) {
+	n, err := e.queries.TransitionStep(ctx, tx, dbsqlc.TransitionStepParams{
+		StepUUID: stepUUID, FromState: string(from), ToState: string(to),
+		RetryDelayMs: retryDelayMs, Actor: e.cfg.ProcessID, Reason: reason,
+	})
+	if err != nil {
+		return false, fmt.Errorf("moving step %s from %s to %s: %w", stepUUID, from, to, err)
+	}
+	return n > 0, nil
+}

@@ -1,0 +1,9 @@
+package orchestration
+
+import (
+	"testing"
+
+	"github.com/taskerops/tasker/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

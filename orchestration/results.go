@@ -1,0 +1,133 @@
+package orchestration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskerops/tasker/internal/dbsqlc"
+	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/orchestration/dispatch"
+	"github.com/taskerops/tasker/orchestration/queue"
+)
+
+// ProcessResults reads one batch from the results queue and processes each
+// message in its own transaction. It returns how many messages it read. A
+// malformed message is archived with the reason; a message whose
+// processing failed for another reason stays hidden until its visibility
+// timeout ends and is then tried again. The error is non-nil only when
+// reading failed or every message failed (e.g. the database is gone), so
+// that the caller backs off.
+func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
+	msgs, err := e.queue.Read(ctx, e.pool, dispatch.ResultsQueue, e.cfg.ResultVisibility, e.cfg.ResultBatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("reading results: %w", err)
+	}
+	var lastErr error
+	failed := 0
+	for _, msg := range msgs {
+		if err := e.processResult(ctx, msg); err != nil {
+			failed++
+			lastErr = err
+			e.log.ErrorContext(ctx, "processing step result failed; it will be retried", "msg_id", msg.ID, "error", err)
+		}
+	}
+	if failed > 0 && failed == len(msgs) {
+		return len(msgs), lastErr
+	}
+	return len(msgs), nil
+}
+
+// processResult applies one result message; a malformed one is archived.
+func (e *Engine) processResult(ctx context.Context, msg queue.Message) error {
+	result, err := dispatch.DecodeResultMessage(msg.Body)
+	if err == nil {
+		err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
+			return e.applyResult(ctx, tx, result, msg.ID)
+		})
+	}
+	if errors.Is(err, dispatch.ErrMalformed) {
+		e.log.WarnContext(ctx, "archiving unusable result message", "msg_id", msg.ID, "reason", err.Error())
+		return dispatch.ArchiveWithReason(ctx, e.pool, e.queue, dispatch.ResultsQueue, msg, err.Error(), e.cfg.ProcessID)
+	}
+	return err
+}
+
+// applyResult processes one result under the task's lock: it completes,
+// retries or fails the step, enqueues the steps that became ready,
+// re-evaluates the task and deletes the message. A stale or duplicate
+// message (the step already moved on) is just deleted.
+func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.ResultMessage, msgID int64) error {
+	task, err := e.queries.LockTask(ctx, tx, result.TaskUUID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: unknown task %s", dispatch.ErrMalformed, result.TaskUUID)
+	}
+	if err != nil {
+		return fmt.Errorf("locking task %s: %w", result.TaskUUID, err)
+	}
+	step, err := e.queries.GetStep(ctx, tx, result.StepUUID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && step.TaskUUID != task.TaskUUID) {
+		return fmt.Errorf("%w: step %s is not a step of task %s", dispatch.ErrMalformed, result.StepUUID, result.TaskUUID)
+	}
+	if err != nil {
+		return fmt.Errorf("loading step %s: %w", result.StepUUID, err)
+	}
+	if int(step.Attempts) == result.Attempt {
+		if err := e.settleStep(ctx, tx, task, step); err != nil {
+			return err
+		}
+	} else {
+		e.log.DebugContext(ctx, "ignoring result of an earlier attempt", "step_uuid", step.StepUUID, "attempt", result.Attempt, "current_attempt", step.Attempts)
+	}
+	if _, err := e.queue.Delete(ctx, tx, dispatch.ResultsQueue, msgID); err != nil {
+		return fmt.Errorf("deleting result message %d: %w", msgID, err)
+	}
+	return nil
+}
+
+// settleStep moves a step that a worker handed back to its next state.
+// A step in any other state was already settled: nothing to do.
+func (e *Engine) settleStep(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep) error {
+	switch StepState(step.State) {
+	case StepEnqueuedForOrchestration:
+		if _, err := e.transitionStep(ctx, tx, step.StepUUID, StepEnqueuedForOrchestration, StepComplete, "handler result stored", 0); err != nil {
+			return err
+		}
+		return e.afterStepSatisfied(ctx, tx, task, step, "step "+step.Name+" complete")
+	case StepEnqueuedAsErrorForOrchestration:
+		return e.settleFailure(ctx, tx, task, step)
+	default:
+		return nil
+	}
+}
+
+// settleFailure schedules a retry or fails the step for good.
+func (e *Engine) settleFailure(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep) error {
+	decision := decideFailure(step, stepErrorOf(step), e.cfg.Rand)
+	from := StepEnqueuedAsErrorForOrchestration
+	if decision.retry {
+		if _, err := e.transitionStep(ctx, tx, step.StepUUID, from, StepWaitingForRetry, decision.reason, decision.delay.Milliseconds()); err != nil {
+			return err
+		}
+		e.sweepWake.after(decision.delay)
+	} else if _, err := e.transitionStep(ctx, tx, step.StepUUID, from, StepError, decision.reason, 0); err != nil {
+		return err
+	}
+	_, err := e.evaluateTask(ctx, tx, task, "step "+step.Name+": "+decision.reason)
+	return err
+}
+
+// afterStepSatisfied releases the children of a step that completed or was
+// resolved, enqueues those that became ready, and re-evaluates the task.
+func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep, reason string) error {
+	if _, err := e.queries.ReleaseChildren(ctx, tx, step.StepUUID); err != nil {
+		return fmt.Errorf("releasing children of %s: %w", step.Name, err)
+	}
+	if _, err := e.enqueueReady(ctx, tx, refOf(task), "parents complete after "+step.Name); err != nil {
+		return err
+	}
+	_, err := e.evaluateTask(ctx, tx, task, reason)
+	return err
+}
