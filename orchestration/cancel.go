@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskerops/tasker/internal/dbsqlc"
 	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/internal/jsonb"
 	"github.com/taskerops/tasker/orchestration/dispatch"
 )
 
@@ -22,6 +23,9 @@ import (
 func (e *Engine) CancelTask(ctx context.Context, taskUUID uuid.UUID, reason string) (*Task, error) {
 	if reason == "" {
 		reason = "cancelled on request"
+	}
+	if err := checkText("reason", reason); err != nil {
+		return nil, err
 	}
 	err := dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
 		task, err := e.lockTask(ctx, tx, taskUUID)
@@ -52,18 +56,20 @@ func (e *Engine) RetryStep(ctx context.Context, taskUUID uuid.UUID, stepName, re
 	if reason == "" {
 		reason = "retried by hand"
 	}
+	if err := errors.Join(checkText("reason", reason), checkText("step", stepName)); err != nil {
+		return nil, err
+	}
 	err := e.withFailedStep(ctx, taskUUID, stepName, func(tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep) error {
 		if err := e.queries.ResetStepAttempts(ctx, tx, step.StepUUID); err != nil {
 			return err
 		}
-		if _, err := e.transitionStep(ctx, tx, step.StepUUID, StepError, StepEnqueued, reason, 0); err != nil {
+		if err := e.transitionStep(ctx, tx, step.StepUUID, StepError, StepEnqueued, reason, 0); err != nil {
 			return err
 		}
 		if err := e.sendSteps(ctx, tx, refOf(task), []stepRef{{uuid: step.StepUUID, name: step.Name}}); err != nil {
 			return err
 		}
-		_, err := e.evaluateTask(ctx, tx, task, "step "+step.Name+" retried by hand")
-		return err
+		return e.evaluateTask(ctx, tx, task, "step "+step.Name+" retried by hand")
 	})
 	if err != nil {
 		return nil, err
@@ -78,8 +84,13 @@ func (e *Engine) ResolveStep(ctx context.Context, taskUUID uuid.UUID, stepName s
 	if reason == "" {
 		reason = "resolved by hand"
 	}
-	if len(result) > 0 && !json.Valid(result) {
-		return nil, &InvalidRequestError{Field: "result", Message: "must be valid JSON"}
+	if err := errors.Join(checkText("reason", reason), checkText("step", stepName)); err != nil {
+		return nil, err
+	}
+	if len(result) > 0 {
+		if err := jsonb.Check(result); err != nil {
+			return nil, &InvalidRequestError{Field: "result", Message: err.Error()}
+		}
 	}
 	err := e.withFailedStep(ctx, taskUUID, stepName, func(tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep) error {
 		if len(result) > 0 {
@@ -87,7 +98,7 @@ func (e *Engine) ResolveStep(ctx context.Context, taskUUID uuid.UUID, stepName s
 				return err
 			}
 		}
-		if _, err := e.transitionStep(ctx, tx, step.StepUUID, StepError, StepResolvedManually, reason, 0); err != nil {
+		if err := e.transitionStep(ctx, tx, step.StepUUID, StepError, StepResolvedManually, reason, 0); err != nil {
 			return err
 		}
 		return e.afterStepSatisfied(ctx, tx, task, step, "step "+step.Name+" resolved by hand")

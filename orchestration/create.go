@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskerops/tasker/internal/dbsqlc"
 	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/internal/jsonb"
 	"github.com/taskerops/tasker/orchestration/template"
 )
 
@@ -47,6 +48,24 @@ func (e *Engine) CreateTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
+	for range maxCreateAttempts - 1 {
+		task, err := e.createTask(ctx, req)
+		if !errors.Is(err, errTemplateChanged) {
+			return task, err
+		}
+	}
+	return e.createTask(ctx, req)
+}
+
+// maxCreateAttempts bounds how often CreateTask starts over because the
+// template was re-registered while it validated the context.
+const maxCreateAttempts = 3
+
+// errTemplateChanged means the template changed between validation and the
+// creating transaction.
+var errTemplateChanged = errors.New("the template changed while the task was being created; try again")
+
+func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, error) {
 	tmpl, err := e.templates.Resolve(ctx, req.Namespace, req.Name, req.Version)
 	if err != nil {
 		return nil, err
@@ -66,6 +85,9 @@ func (e *Engine) CreateTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 	err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
 		return e.insertTask(ctx, tx, taskUUID, tmpl, req, taskContext, id.hash)
 	})
+	if errors.Is(err, errTemplateChanged) {
+		return nil, err
+	}
 	if dbtx.IsUniqueViolation(err, "tasks_identity_hash_key") {
 		existing, lookupErr := e.queries.FindTaskByIdentity(ctx, e.pool, id.hash)
 		if lookupErr != nil {
@@ -80,6 +102,14 @@ func (e *Engine) CreateTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 }
 
 func (r CreateTaskRequest) validate() error {
+	for field, value := range map[string]string{
+		"namespace": r.Namespace, "name": r.Name, "version": r.Version, "initiator": r.Initiator,
+		"source_system": r.SourceSystem, "reason": r.Reason, "idempotency_key": r.IdempotencyKey,
+	} {
+		if err := checkText(field, value); err != nil {
+			return err
+		}
+	}
 	switch {
 	case r.Namespace == "":
 		return &InvalidRequestError{Field: "namespace", Message: "is required"}
@@ -97,6 +127,14 @@ func (e *Engine) checkContext(tmpl dbsqlc.TaskerTemplate, raw json.RawMessage) (
 	if len(raw) == 0 {
 		raw = json.RawMessage(`{}`)
 	}
+	if err := jsonb.Check(raw); err != nil {
+		var problem *jsonb.Error
+		errors.As(err, &problem)
+		return nil, &InvalidContextError{
+			Template:   templateKey(tmpl.NamespaceName, tmpl.Name, tmpl.Version),
+			Violations: []template.Violation{{Path: problem.Path, Message: problem.Message}},
+		}
+	}
 	schema, err := e.templates.inputSchema(tmpl)
 	if err != nil {
 		return nil, err
@@ -113,6 +151,13 @@ func (e *Engine) checkContext(tmpl dbsqlc.TaskerTemplate, raw json.RawMessage) (
 // insertTask writes the task, its steps and edges, enqueues the root steps
 // and records the creation transitions.
 func (e *Engine) insertTask(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, tmpl dbsqlc.TaskerTemplate, req CreateTaskRequest, taskContext json.RawMessage, identityHash string) error {
+	locked, err := e.queries.LockTemplateForTask(ctx, tx, tmpl.TemplateID)
+	if err != nil {
+		return fmt.Errorf("locking template: %w", err)
+	}
+	if locked.Fingerprint != tmpl.Fingerprint || locked.Retired {
+		return errTemplateChanged
+	}
 	correlationID := req.CorrelationID
 	if correlationID == uuid.Nil {
 		correlationID = uuid.New()
@@ -121,7 +166,7 @@ func (e *Engine) insertTask(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, 
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
 	}
-	err := e.queries.InsertTask(ctx, tx, dbsqlc.InsertTaskParams{
+	err = e.queries.InsertTask(ctx, tx, dbsqlc.InsertTaskParams{
 		TaskUUID: taskUUID, TemplateID: tmpl.TemplateID, NamespaceName: tmpl.NamespaceName,
 		Name: tmpl.Name, Version: tmpl.Version, Context: taskContext, IdentityHash: identityHash,
 		IdempotencyKey: key, Priority: int32(req.Priority), CorrelationID: correlationID,

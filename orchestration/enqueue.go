@@ -72,14 +72,14 @@ func (e *Engine) sendSteps(ctx context.Context, tx pgx.Tx, task taskRef, steps [
 // evaluateTask recomputes the task's state from its steps' states and
 // records the transition when it changed. A task in a terminal state is
 // left alone.
-func (e *Engine) evaluateTask(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, reason string) (TaskState, error) {
+func (e *Engine) evaluateTask(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, reason string) error {
 	current := TaskState(task.State)
 	if current.Terminal() {
-		return current, nil
+		return nil
 	}
 	rows, err := e.queries.CountTaskStepsByState(ctx, tx, task.TaskUUID)
 	if err != nil {
-		return current, fmt.Errorf("counting step states: %w", err)
+		return fmt.Errorf("counting step states: %w", err)
 	}
 	counts := make(map[StepState]int, len(rows))
 	for _, r := range rows {
@@ -87,9 +87,9 @@ func (e *Engine) evaluateTask(ctx context.Context, tx pgx.Tx, task dbsqlc.Tasker
 	}
 	next := nextTaskState(counts)
 	if next == current {
-		return current, nil
+		return nil
 	}
-	return next, e.transitionTask(ctx, tx, task.TaskUUID, current, next, reason)
+	return e.transitionTask(ctx, tx, task.TaskUUID, current, next, reason)
 }
 
 // transitionTask moves a task between two states and records why.
@@ -107,16 +107,20 @@ func (e *Engine) transitionTask(ctx context.Context, tx pgx.Tx, taskUUID uuid.UU
 	return nil
 }
 
-// transitionStep moves a step between two states and records why. It
-// reports whether the step was in from. retryDelayMs is used only for
-// waiting_for_retry.
-func (e *Engine) transitionStep(ctx context.Context, tx pgx.Tx, stepUUID uuid.UUID, from, to StepState, reason string, retryDelayMs int64) (bool, error) {
+// transitionStep moves a step between two states and records why.
+// retryDelayMs is used only for waiting_for_retry. The caller holds the task
+// lock and has checked the step's state, so a step that is not in from is
+// an error.
+func (e *Engine) transitionStep(ctx context.Context, tx pgx.Tx, stepUUID uuid.UUID, from, to StepState, reason string, retryDelayMs int64) error {
 	n, err := e.queries.TransitionStep(ctx, tx, dbsqlc.TransitionStepParams{
 		StepUUID: stepUUID, FromState: string(from), ToState: string(to),
 		RetryDelayMs: retryDelayMs, Actor: e.cfg.ProcessID, Reason: reason,
 	})
 	if err != nil {
-		return false, fmt.Errorf("moving step %s from %s to %s: %w", stepUUID, from, to, err)
+		return fmt.Errorf("moving step %s from %s to %s: %w", stepUUID, from, to, err)
 	}
-	return n > 0, nil
+	if n == 0 {
+		return fmt.Errorf("moving step %s from %s to %s: step is no longer %s", stepUUID, from, to, from)
+	}
+	return nil
 }

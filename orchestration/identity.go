@@ -61,7 +61,7 @@ func canonicalJSON(raw json.RawMessage) ([]byte, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("must be valid JSON: %v", err)
+		return nil, fmt.Errorf("must be valid JSON: %w", err)
 	}
 	return json.Marshal(v)
 }

@@ -74,6 +74,9 @@ func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.Res
 	if err != nil {
 		return fmt.Errorf("loading step %s: %w", result.StepUUID, err)
 	}
+	if result.Attempt > int(step.MaxAttempts) {
+		return fmt.Errorf("%w: attempt %d of step %s is impossible: the step allows %d", dispatch.ErrMalformed, result.Attempt, step.StepUUID, step.MaxAttempts)
+	}
 	if int(step.Attempts) == result.Attempt {
 		if err := e.settleStep(ctx, tx, task, step); err != nil {
 			return err
@@ -92,7 +95,7 @@ func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.Res
 func (e *Engine) settleStep(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep) error {
 	switch StepState(step.State) {
 	case StepEnqueuedForOrchestration:
-		if _, err := e.transitionStep(ctx, tx, step.StepUUID, StepEnqueuedForOrchestration, StepComplete, "handler result stored", 0); err != nil {
+		if err := e.transitionStep(ctx, tx, step.StepUUID, StepEnqueuedForOrchestration, StepComplete, "handler result stored", 0); err != nil {
 			return err
 		}
 		return e.afterStepSatisfied(ctx, tx, task, step, "step "+step.Name+" complete")
@@ -108,15 +111,14 @@ func (e *Engine) settleFailure(ctx context.Context, tx pgx.Tx, task dbsqlc.Taske
 	decision := decideFailure(step, stepErrorOf(step), e.cfg.Rand)
 	from := StepEnqueuedAsErrorForOrchestration
 	if decision.retry {
-		if _, err := e.transitionStep(ctx, tx, step.StepUUID, from, StepWaitingForRetry, decision.reason, decision.delay.Milliseconds()); err != nil {
+		if err := e.transitionStep(ctx, tx, step.StepUUID, from, StepWaitingForRetry, decision.reason, decision.delay.Milliseconds()); err != nil {
 			return err
 		}
 		e.sweepWake.after(decision.delay)
-	} else if _, err := e.transitionStep(ctx, tx, step.StepUUID, from, StepError, decision.reason, 0); err != nil {
+	} else if err := e.transitionStep(ctx, tx, step.StepUUID, from, StepError, decision.reason, 0); err != nil {
 		return err
 	}
-	_, err := e.evaluateTask(ctx, tx, task, "step "+step.Name+": "+decision.reason)
-	return err
+	return e.evaluateTask(ctx, tx, task, "step "+step.Name+": "+decision.reason)
 }
 
 // afterStepSatisfied releases the children of a step that completed or was
@@ -128,6 +130,5 @@ func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.
 	if _, err := e.enqueueReady(ctx, tx, refOf(task), "parents complete after "+step.Name); err != nil {
 		return err
 	}
-	_, err := e.evaluateTask(ctx, tx, task, reason)
-	return err
+	return e.evaluateTask(ctx, tx, task, reason)
 }

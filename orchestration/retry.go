@@ -35,9 +35,10 @@ func decideFailure(step dbsqlc.TaskerWorkflowStep, stepErr dispatch.StepError, r
 		return failureDecision{reason: fmt.Sprintf("error %s; retries exhausted after %d of %d attempts", stepErr.Code, attempts, step.MaxAttempts)}
 	}
 	delay := policyOf(step).Delay(attempts, rnd)
-	source := string(step.Backoff) + " backoff"
+	source := step.Backoff + " backoff"
 	if stepErr.RetryAfterMs > 0 {
-		delay = min(time.Duration(stepErr.RetryAfterMs)*time.Millisecond, maxRequestedDelay)
+		// Cap in milliseconds first: a huge request would overflow a Duration.
+		delay = time.Duration(min(stepErr.RetryAfterMs, maxRequestedDelay.Milliseconds())) * time.Millisecond
 		source = "delay requested by the handler"
 	}
 	return failureDecision{

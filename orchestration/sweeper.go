@@ -82,8 +82,7 @@ func (e *Engine) enqueueDueRetries(ctx context.Context, tx pgx.Tx, taskUUID uuid
 	if err := e.sendSteps(ctx, tx, refOf(task), steps); err != nil {
 		return 0, err
 	}
-	_, err = e.evaluateTask(ctx, tx, task, "retry delay elapsed")
-	return len(steps), err
+	return len(steps), e.evaluateTask(ctx, tx, task, "retry delay elapsed")
 }
 
 func (e *Engine) sweepExpiredClaims(ctx context.Context) (requeued, failed int, err error) {
@@ -145,8 +144,7 @@ func (e *Engine) recoverClaim(ctx context.Context, tx pgx.Tx, taskUUID, stepUUID
 	if err != nil || n == 0 {
 		return "", err
 	}
-	_, err = e.evaluateTask(ctx, tx, task, "a step's claim expired on its last attempt")
-	return StepError, err
+	return StepError, e.evaluateTask(ctx, tx, task, "a step's claim expired on its last attempt")
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/taskerops/tasker/internal/dbsqlc"
 	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/internal/jsonb"
 	"github.com/taskerops/tasker/orchestration/dispatch"
 	"github.com/taskerops/tasker/orchestration/queue"
 	"github.com/taskerops/tasker/orchestration/template"
@@ -68,6 +70,12 @@ func (s *TemplateStore) Register(ctx context.Context, def template.Definition, o
 	if err != nil {
 		return RegisterResult{}, fmt.Errorf("encoding definition: %w", err)
 	}
+	if err := jsonb.Check(definition); err != nil {
+		var problem *jsonb.Error
+		errors.As(err, &problem)
+		field := strings.TrimPrefix(strings.TrimPrefix(problem.Path, "$"), ".")
+		return RegisterResult{}, &template.ValidationError{Problems: []template.Problem{{Field: field, Message: problem.Message}}}
+	}
 	var result RegisterResult
 	register := func() error {
 		return dbtx.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -85,40 +93,62 @@ func (s *TemplateStore) Register(ctx context.Context, def template.Definition, o
 }
 
 func (s *TemplateStore) register(ctx context.Context, tx pgx.Tx, def template.Definition, definition []byte, owner string) (RegisterResult, error) {
-	queueName := dispatch.StepQueue(def.NamespaceName)
-	if err := s.queries.EnsureNamespace(ctx, tx, dbsqlc.EnsureNamespaceParams{Name: def.NamespaceName, QueueName: queueName}); err != nil {
-		return RegisterResult{}, fmt.Errorf("creating namespace %s: %w", def.NamespaceName, err)
-	}
-	if err := s.queue.Create(ctx, tx, queueName); err != nil {
-		return RegisterResult{}, fmt.Errorf("creating queue %s: %w", queueName, err)
-	}
 	result := RegisterResult{Fingerprint: def.Fingerprint()}
+	// Lock the template row first: a transaction creating a task of it holds
+	// it FOR SHARE and then sends on the namespace queue, so taking any lock
+	// on the queue before this one could deadlock with it.
 	existing, err := s.queries.GetTemplateForUpdate(ctx, tx, dbsqlc.GetTemplateForUpdateParams{
 		NamespaceName: def.NamespaceName, Name: def.Name, Version: def.Version,
 	})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		result.Created, result.Changed = true, true
-		result.TemplateID, err = s.queries.InsertTemplate(ctx, tx, insertTemplateParams(def, definition, result.Fingerprint, owner))
-		if err != nil {
-			return result, fmt.Errorf("inserting template: %w", err)
-		}
-	case err != nil:
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return result, fmt.Errorf("reading template: %w", err)
-	default:
-		result.TemplateID = existing.TemplateID
-		if existing.Fingerprint == result.Fingerprint && !existing.Retired {
-			return result, nil
-		}
-		if !existing.Retired && existing.Owner != "" && existing.Owner != owner {
-			return result, &TemplateConflictError{Key: templateKey(def.NamespaceName, def.Name, def.Version), Owner: existing.Owner}
-		}
-		result.Changed = true
-		if err := s.queries.UpdateTemplate(ctx, tx, updateTemplateParams(existing.TemplateID, def, definition, result.Fingerprint, owner)); err != nil {
-			return result, fmt.Errorf("updating template: %w", err)
-		}
+	}
+	if err == nil {
+		return s.update(ctx, tx, existing, def, definition, owner, result)
+	}
+	if err := s.ensureNamespace(ctx, tx, def.NamespaceName); err != nil {
+		return result, err
+	}
+	result.Created, result.Changed = true, true
+	result.TemplateID, err = s.queries.InsertTemplate(ctx, tx, insertTemplateParams(def, definition, result.Fingerprint, owner))
+	if err != nil {
+		return result, fmt.Errorf("inserting template: %w", err)
 	}
 	return result, s.replaceSteps(ctx, tx, result.TemplateID, def)
+}
+
+// update replaces the stored definition of an existing template row, unless
+// it is unchanged or another owner holds it with a different definition.
+func (s *TemplateStore) update(ctx context.Context, tx pgx.Tx, existing dbsqlc.TaskerTemplate, def template.Definition, definition []byte, owner string, result RegisterResult) (RegisterResult, error) {
+	result.TemplateID = existing.TemplateID
+	if existing.Fingerprint == result.Fingerprint && !existing.Retired {
+		return result, nil
+	}
+	if !existing.Retired && existing.Owner != "" && existing.Owner != owner {
+		return result, &TemplateConflictError{Key: templateKey(def.NamespaceName, def.Name, def.Version), Owner: existing.Owner}
+	}
+	result.Changed = true
+	if err := s.queries.UpdateTemplate(ctx, tx, updateTemplateParams(existing.TemplateID, def, definition, result.Fingerprint, owner)); err != nil {
+		return result, fmt.Errorf("updating template: %w", err)
+	}
+	return result, s.replaceSteps(ctx, tx, result.TemplateID, def)
+}
+
+// ensureNamespace records a namespace and creates its queue the first time
+// it is seen. (Creating an existing queue again would lock its table.)
+func (s *TemplateStore) ensureNamespace(ctx context.Context, tx pgx.Tx, namespace string) error {
+	queueName := dispatch.StepQueue(namespace)
+	created, err := s.queries.EnsureNamespace(ctx, tx, dbsqlc.EnsureNamespaceParams{Name: namespace, QueueName: queueName})
+	if err != nil {
+		return fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	if created == 0 {
+		return nil
+	}
+	if err := s.queue.Create(ctx, tx, queueName); err != nil {
+		return fmt.Errorf("creating queue %s: %w", queueName, err)
+	}
+	return nil
 }
 
 // replaceSteps rewrites the step and edge rows of a template.

@@ -11,10 +11,17 @@ import (
 )
 
 func main() {
+	os.Exit(run())
+}
+
+// run executes the command line and returns the exit code; SIGINT and
+// SIGTERM cancel the command's context so that it can shut down cleanly.
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "tasker:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

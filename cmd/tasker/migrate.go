@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,7 +39,7 @@ tasker's tables; the tasker.schema_migrations bookkeeping table stays).`,
 				return err
 			}
 			if down && !cmd.Flags().Changed("to") {
-				return fmt.Errorf("--down needs --to VERSION (0 reverts everything)")
+				return errors.New("--down needs --to VERSION (0 reverts everything)")
 			}
 			return runMigrate(cmd.Context(), cmd.OutOrStdout(), logger, db.url, down, target)
 		},

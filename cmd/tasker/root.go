@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -70,7 +71,7 @@ func (o *databaseOptions) addFlags(fs *pflag.FlagSet) {
 
 func (o *databaseOptions) validate() error {
 	if o.url == "" {
-		return fmt.Errorf("--database-url (or TASKER_DATABASE_URL) is required")
+		return errors.New("--database-url (or TASKER_DATABASE_URL) is required")
 	}
 	return nil
 }

@@ -4,12 +4,13 @@
 
 -- name: ClaimStep :one
 -- Claims a step for one attempt: enqueued → in_progress, attempts + 1, with
--- a lease of the step's timeout plus a margin. A step whose previous claim expired (its worker died) can be
+-- a lease of the step's timeout plus a margin. The step must belong to the
+-- task the message names. A step whose previous claim expired (its worker died) can be
 -- claimed again while it has attempts left. No row when the step was
 -- cancelled, finished, or is held by a live claim.
 WITH current_step AS (
     SELECT ws.step_uuid, ws.state AS from_state FROM tasker.workflow_steps ws
-    WHERE ws.step_uuid = @step_uuid
+    WHERE ws.step_uuid = @step_uuid AND ws.task_uuid = @task_uuid
       AND (ws.state = 'enqueued'
            OR (ws.state = 'in_progress' AND ws.claim_expires_at < now() AND ws.attempts < ws.max_attempts))
     FOR UPDATE

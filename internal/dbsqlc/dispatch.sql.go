@@ -17,7 +17,7 @@ const claimStep = `-- name: ClaimStep :one
 
 WITH current_step AS (
     SELECT ws.step_uuid, ws.state AS from_state FROM tasker.workflow_steps ws
-    WHERE ws.step_uuid = $1
+    WHERE ws.step_uuid = $1 AND ws.task_uuid = $2
       AND (ws.state = 'enqueued'
            OR (ws.state = 'in_progress' AND ws.claim_expires_at < now() AND ws.attempts < ws.max_attempts))
     FOR UPDATE
@@ -25,8 +25,8 @@ WITH current_step AS (
     UPDATE tasker.workflow_steps s SET
         state = 'in_progress',
         attempts = s.attempts + 1,
-        claimed_by = $2::text,
-        claim_expires_at = now() + make_interval(secs => s.timeout_seconds + $3::double precision),
+        claimed_by = $3::text,
+        claim_expires_at = now() + make_interval(secs => s.timeout_seconds + $4::double precision),
         started_at = now(),
         updated_at = now()
     FROM current_step c
@@ -34,7 +34,7 @@ WITH current_step AS (
     RETURNING s.step_uuid, s.task_uuid, s.name, s.position, s.handler_callable, s.handler_initialization, s.retryable, s.max_attempts, s.backoff, s.backoff_base_ms, s.max_backoff_ms, s.jitter_percent, s.timeout_seconds, s.state, s.unmet_dependencies, s.attempts, s.claimed_by, s.claim_expires_at, s.next_retry_at, s.results, s.error, s.enqueued_at, s.started_at, s.completed_at, s.created_at, s.updated_at, c.from_state
 ), recorded AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, from_state, 'in_progress', attempts, $2::text,
+    SELECT step_uuid, task_uuid, from_state, 'in_progress', attempts, $3::text,
            CASE WHEN from_state = 'in_progress' THEN 'claimed again after the previous claim expired'
                 ELSE 'claimed' END
     FROM claimed
@@ -47,6 +47,7 @@ FROM claimed
 
 type ClaimStepParams struct {
 	StepUUID           uuid.UUID
+	TaskUUID           uuid.UUID
 	WorkerID           string
 	LeaseMarginSeconds float64
 }
@@ -73,11 +74,17 @@ type ClaimStepRow struct {
 // outcome. These run without the task lock; their WHERE clauses make each
 // change conditional on the step still being where the worker left it.
 // Claims a step for one attempt: enqueued → in_progress, attempts + 1, with
-// a lease of the step's timeout plus a margin. A step whose previous claim expired (its worker died) can be
+// a lease of the step's timeout plus a margin. The step must belong to the
+// task the message names. A step whose previous claim expired (its worker died) can be
 // claimed again while it has attempts left. No row when the step was
 // cancelled, finished, or is held by a live claim.
 func (q *Queries) ClaimStep(ctx context.Context, db DBTX, arg ClaimStepParams) (ClaimStepRow, error) {
-	row := db.QueryRow(ctx, claimStep, arg.StepUUID, arg.WorkerID, arg.LeaseMarginSeconds)
+	row := db.QueryRow(ctx, claimStep,
+		arg.StepUUID,
+		arg.TaskUUID,
+		arg.WorkerID,
+		arg.LeaseMarginSeconds,
+	)
 	var i ClaimStepRow
 	err := row.Scan(
 		&i.StepUUID,

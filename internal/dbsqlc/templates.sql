@@ -1,6 +1,7 @@
 -- Template registration and lookup.
 
--- name: EnsureNamespace :exec
+-- name: EnsureNamespace :execrows
+-- Affects one row when the namespace is new.
 INSERT INTO tasker.namespaces (name, queue_name)
 VALUES (@name, @queue_name)
 ON CONFLICT (name) DO NOTHING;
@@ -77,3 +78,9 @@ SELECT @template_id::bigint, unnest(@from_steps::text[]), unnest(@to_steps::text
 -- name: RetireTemplate :execrows
 UPDATE tasker.templates SET retired = true, retired_at = now(), updated_at = now()
 WHERE namespace_name = @namespace_name AND name = @name AND version = @version AND NOT retired;
+
+-- name: LockTemplateForTask :one
+-- Taken first in the transaction that creates a task: it conflicts with
+-- Register's FOR UPDATE, so the steps copied into the task are those of the
+-- definition whose input schema validated the context.
+SELECT fingerprint, retired FROM tasker.templates WHERE template_id = @template_id FOR SHARE;

@@ -28,7 +28,7 @@ func (q *Queries) DeleteTemplateSteps(ctx context.Context, db DBTX, templateID i
 	return err
 }
 
-const ensureNamespace = `-- name: EnsureNamespace :exec
+const ensureNamespace = `-- name: EnsureNamespace :execrows
 
 INSERT INTO tasker.namespaces (name, queue_name)
 VALUES ($1, $2)
@@ -41,9 +41,13 @@ type EnsureNamespaceParams struct {
 }
 
 // Template registration and lookup.
-func (q *Queries) EnsureNamespace(ctx context.Context, db DBTX, arg EnsureNamespaceParams) error {
-	_, err := db.Exec(ctx, ensureNamespace, arg.Name, arg.QueueName)
-	return err
+// Affects one row when the namespace is new.
+func (q *Queries) EnsureNamespace(ctx context.Context, db DBTX, arg EnsureNamespaceParams) (int64, error) {
+	result, err := db.Exec(ctx, ensureNamespace, arg.Name, arg.QueueName)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const getTemplate = `-- name: GetTemplate :one
@@ -325,6 +329,25 @@ func (q *Queries) ListTemplates(ctx context.Context, db DBTX, arg ListTemplatesP
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockTemplateForTask = `-- name: LockTemplateForTask :one
+SELECT fingerprint, retired FROM tasker.templates WHERE template_id = $1 FOR SHARE
+`
+
+type LockTemplateForTaskRow struct {
+	Fingerprint string
+	Retired     bool
+}
+
+// Taken first in the transaction that creates a task: it conflicts with
+// Register's FOR UPDATE, so the steps copied into the task are those of the
+// definition whose input schema validated the context.
+func (q *Queries) LockTemplateForTask(ctx context.Context, db DBTX, templateID int64) (LockTemplateForTaskRow, error) {
+	row := db.QueryRow(ctx, lockTemplateForTask, templateID)
+	var i LockTemplateForTaskRow
+	err := row.Scan(&i.Fingerprint, &i.Retired)
+	return i, err
 }
 
 const retireTemplate = `-- name: RetireTemplate :execrows

@@ -53,7 +53,7 @@ type Cluster struct {
 // removes the directories of clusters whose owning process is gone. On error
 // nothing is left running and the directory is removed.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
-	cfg, acct, err := resolve(cfg)
+	cfg, acct, err := resolve(cfg) //nolint:contextcheck // binary discovery has its own short timeout
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (c *Cluster) listen(ctx context.Context) error {
 		port := c.cfg.Port
 		if port == 0 {
 			var err error
-			if port, err = freePort(); err != nil {
+			if port, err = freePort(ctx); err != nil {
 				return err
 			}
 		}

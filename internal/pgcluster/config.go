@@ -151,10 +151,10 @@ func usableMemoryDir(dir string) bool {
 	if err := syscall.Statfs(dir, &fs); err != nil {
 		return false
 	}
-	if int64(fs.Type) != tmpfsMagic {
+	if int64(fs.Type) != tmpfsMagic { //nolint:unconvert // Statfs_t field types differ between architectures
 		return false
 	}
-	if uint64(fs.Bavail)*uint64(fs.Bsize) < minMemoryDirFree {
+	if uint64(fs.Bavail)*uint64(fs.Bsize) < minMemoryDirFree { //nolint:unconvert // as above
 		return false
 	}
 	const writable = 0x2 // W_OK

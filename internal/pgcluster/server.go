@@ -56,6 +56,7 @@ func (c *Cluster) serve(ctx context.Context, port int) error {
 	defer logFile.Close()
 	logStart, _ := logFile.Seek(0, io.SeekEnd)
 
+	//nolint:noctx // the server outlives the start context; Stop ends it
 	cmd := exec.Command(filepath.Join(c.cfg.BinDir, "postgres"), c.serverArgs(port)...)
 	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -133,9 +134,9 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-c.exited:
-			return fmt.Errorf("pgcluster: postgres exited during start: %v", c.waitErr)
+			return fmt.Errorf("pgcluster: postgres exited during start: %w", c.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("pgcluster: postgres not ready: %w (last attempt: %v)", ctx.Err(), err)
+			return fmt.Errorf("pgcluster: postgres not ready: %w (last attempt: %w)", ctx.Err(), err)
 		case <-time.After(readyInterval):
 		}
 	}
@@ -184,13 +185,18 @@ func (c *Cluster) readSettings(ctx context.Context) (map[string]string, error) {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("pgcluster: finding a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("pgcluster: unexpected listener address %v", l.Addr())
+	}
+	return addr.Port, nil
 }
 
 // readFrom returns the contents of the file at path from offset on, or ""

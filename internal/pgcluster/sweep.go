@@ -21,7 +21,7 @@ const unownedGrace = time.Minute
 // writeOwner records this process as the owner of the cluster directory dir.
 func writeOwner(dir string) error {
 	pid := strconv.Itoa(os.Getpid()) + "\n"
-	if err := os.WriteFile(filepath.Join(dir, ownerFileName), []byte(pid), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ownerFileName), []byte(pid), 0o600); err != nil {
 		return fmt.Errorf("pgcluster: writing owner file: %w", err)
 	}
 	return nil
@@ -122,7 +122,7 @@ func servesDataDir(pid int, dataDir string) bool {
 	if err != nil {
 		return false
 	}
-	for _, arg := range bytes.Split(cmdline, []byte{0}) {
+	for arg := range bytes.SplitSeq(cmdline, []byte{0}) {
 		if string(arg) == dataDir {
 			return true
 		}

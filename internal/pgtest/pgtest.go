@@ -67,43 +67,43 @@ func Main(m *testing.M) {
 
 // NewDatabase creates a fresh database for the test, migrated to the latest
 // tasker schema, and drops it when the test ends. Safe for t.Parallel().
-func NewDatabase(t testing.TB) *Database {
-	t.Helper()
-	return newDatabase(t, true)
+func NewDatabase(tb testing.TB) *Database {
+	tb.Helper()
+	return newDatabase(tb, true)
 }
 
 // NewEmptyDatabase creates a fresh database without tasker's schema (for
 // migration tests) and drops it when the test ends. Safe for t.Parallel().
-func NewEmptyDatabase(t testing.TB) *Database {
-	t.Helper()
-	return newDatabase(t, false)
+func NewEmptyDatabase(tb testing.TB) *Database {
+	tb.Helper()
+	return newDatabase(tb, false)
 }
 
 // newDatabase creates the test's database, from the migrated template when
 // migrated is true, and registers its removal.
-func newDatabase(t testing.TB, migrated bool) *Database {
-	t.Helper()
+func newDatabase(tb testing.TB, migrated bool) *Database {
+	tb.Helper()
 	srv, err := sharedServer()
 	if err != nil {
-		t.Fatalf("pgtest: no PostgreSQL server (set %s or run hack/install-postgres.sh): %v", DatabaseURLEnv, err)
+		tb.Fatalf("pgtest: no PostgreSQL server (set %s or run hack/install-postgres.sh): %v", DatabaseURLEnv, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	template := ""
 	if migrated {
 		if template, err = srv.migratedTemplate(ctx); err != nil {
-			t.Fatalf("pgtest: %v", err)
+			tb.Fatalf("pgtest: %v", err)
 		}
 	}
 	db, err := srv.createDatabase(ctx, template)
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		tb.Fatalf("pgtest: %v", err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 		defer cancel()
 		if err := srv.dropDatabase(ctx, db); err != nil {
-			t.Errorf("pgtest: %v", err)
+			tb.Errorf("pgtest: %v", err)
 		}
 	})
 	return db

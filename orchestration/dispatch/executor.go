@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/taskerops/tasker/internal/dbsqlc"
 	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/internal/jsonb"
 	"github.com/taskerops/tasker/orchestration/queue"
 )
 
@@ -89,13 +91,11 @@ func (e *Executor) Claim(ctx context.Context, queueName string, msg queue.Messag
 	}
 	row, err := e.queries.ClaimStep(ctx, e.pool, dbsqlc.ClaimStepParams{
 		StepUUID:           stepMsg.StepUUID,
+		TaskUUID:           stepMsg.TaskUUID,
 		WorkerID:           e.cfg.WorkerID,
 		LeaseMarginSeconds: e.cfg.LeaseMargin.Seconds(),
 	})
 	if err == nil {
-		if row.TaskUUID != stepMsg.TaskUUID {
-			return nil, fmt.Errorf("dispatch: step %s belongs to task %s, message says %s", row.StepUUID, row.TaskUUID, stepMsg.TaskUUID)
-		}
 		return &Claim{Queue: queueName, MessageID: msg.ID, Message: stepMsg, Step: row}, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
@@ -114,9 +114,14 @@ func (e *Executor) dropUnclaimable(ctx context.Context, queueName string, msg qu
 	if err != nil {
 		return fmt.Errorf("dispatch: loading unclaimable step %s: %w", stepMsg.StepUUID, err)
 	}
-	if step.State == "in_progress" && step.ClaimExpiresAt != nil {
+	if step.TaskUUID != stepMsg.TaskUUID {
+		return e.deadLetter(ctx, queueName, msg, fmt.Sprintf("step %s belongs to task %s, the message says task %s", step.StepUUID, step.TaskUUID, stepMsg.TaskUUID))
+	}
+	if step.State == "in_progress" && step.ClaimExpiresAt != nil && time.Until(*step.ClaimExpiresAt) > 0 {
 		// Another worker holds a live claim: hide the message until the
-		// lease ends, when it can take over if that worker died.
+		// lease ends, when it can take over if that worker died. (An
+		// expired claim without attempts left is the sweeper's to fail;
+		// the message is not needed for that.)
 		hideFor := time.Until(*step.ClaimExpiresAt) + time.Second
 		if _, err := e.queue.SetVisibility(ctx, e.pool, queueName, msg.ID, hideFor); err != nil {
 			return fmt.Errorf("dispatch: hiding message %d: %w", msg.ID, err)
@@ -190,7 +195,9 @@ func (e *Executor) Record(ctx context.Context, claim *Claim, outcome Outcome) er
 		}
 		if n == 0 {
 			lost = true
-		} else if err := e.sendResult(ctx, tx, claim, outcome); err != nil {
+			return e.dropLostMessage(ctx, tx, claim)
+		}
+		if err := e.sendResult(ctx, tx, claim, outcome); err != nil {
 			return err
 		}
 		if _, err := e.queue.Delete(ctx, tx, claim.Queue, claim.MessageID); err != nil {
@@ -203,6 +210,23 @@ func (e *Executor) Record(ctx context.Context, claim *Claim, outcome Outcome) er
 	}
 	if lost {
 		return fmt.Errorf("%w: step %s attempt %d", ErrClaimLost, claim.Step.StepUUID, claim.Step.Attempts)
+	}
+	return nil
+}
+
+// dropLostMessage deletes the step message of a lost claim, unless another
+// worker has taken the step over: that worker runs from the same message,
+// which must come back if it dies too.
+func (e *Executor) dropLostMessage(ctx context.Context, tx pgx.Tx, claim *Claim) error {
+	step, err := e.queries.GetStep(ctx, tx, claim.Step.StepUUID)
+	if err != nil {
+		return fmt.Errorf("loading step after a lost claim: %w", err)
+	}
+	if step.State == "in_progress" {
+		return nil
+	}
+	if _, err := e.queue.Delete(ctx, tx, claim.Queue, claim.MessageID); err != nil {
+		return fmt.Errorf("deleting step message: %w", err)
 	}
 	return nil
 }
@@ -232,19 +256,37 @@ func recordParams(workerID string, claim *Claim, outcome Outcome) (dbsqlc.Record
 		if len(result) == 0 {
 			result = json.RawMessage("null")
 		}
-		if !json.Valid(result) {
-			return params, fmt.Errorf("dispatch: result of step %s is not valid JSON", claim.Step.StepUUID)
+		if err := jsonb.Check(result); err != nil {
+			// A result the database cannot store fails the step for good:
+			// running the handler again would produce the same result.
+			outcome = Outcome{Error: &StepError{Code: "INVALID_RESULT", Message: "the handler's result cannot be stored: " + err.Error()}}
+		} else {
+			params.ToState, params.Results, params.Reason = "enqueued_for_orchestration", result, "handler succeeded"
+			return params, nil
 		}
-		params.ToState, params.Results, params.Reason = "enqueued_for_orchestration", result, "handler succeeded"
-		return params, nil
 	}
-	errJSON, err := json.Marshal(outcome.Error)
+	errJSON, err := json.Marshal(storableError(outcome.Error))
 	if err != nil {
 		return params, fmt.Errorf("dispatch: encoding error of step %s: %w", claim.Step.StepUUID, err)
 	}
 	params.ToState, params.Error = "enqueued_as_error_for_orchestration", errJSON
 	params.Reason = "handler failed: " + outcome.Error.Code
 	return params, nil
+}
+
+// storableError returns the error with NUL characters replaced and a
+// context that the database cannot store dropped (and said so).
+func storableError(e *StepError) *StepError {
+	clean := *e
+	clean.Code = strings.ReplaceAll(e.Code, "\x00", "\uFFFD")
+	clean.Message = strings.ReplaceAll(e.Message, "\x00", "\uFFFD")
+	if len(e.Context) > 0 {
+		if err := jsonb.Check(e.Context); err != nil {
+			clean.Context = nil
+			clean.Message += " (error context dropped: " + err.Error() + ")"
+		}
+	}
+	return &clean
 }
 
 // deadLetter archives a message that cannot be used and records why, in

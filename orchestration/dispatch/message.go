@@ -61,7 +61,7 @@ var ErrMalformed = errors.New("malformed message")
 func DecodeStepMessage(body []byte) (StepMessage, error) {
 	var msg StepMessage
 	if err := json.Unmarshal(body, &msg); err != nil {
-		return msg, fmt.Errorf("%w: step message is not valid JSON of the expected shape: %v", ErrMalformed, err)
+		return msg, fmt.Errorf("%w: step message is not valid JSON of the expected shape: %w", ErrMalformed, err)
 	}
 	if msg.TaskUUID == uuid.Nil || msg.StepUUID == uuid.Nil {
 		return msg, fmt.Errorf("%w: step message needs task_uuid and step_uuid", ErrMalformed)
@@ -73,7 +73,7 @@ func DecodeStepMessage(body []byte) (StepMessage, error) {
 func DecodeResultMessage(body []byte) (ResultMessage, error) {
 	var msg ResultMessage
 	if err := json.Unmarshal(body, &msg); err != nil {
-		return msg, fmt.Errorf("%w: result message is not valid JSON of the expected shape: %v", ErrMalformed, err)
+		return msg, fmt.Errorf("%w: result message is not valid JSON of the expected shape: %w", ErrMalformed, err)
 	}
 	if msg.TaskUUID == uuid.Nil || msg.StepUUID == uuid.Nil {
 		return msg, fmt.Errorf("%w: result message needs task_uuid and step_uuid", ErrMalformed)

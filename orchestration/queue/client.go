@@ -105,7 +105,7 @@ func (c *Client) Read(ctx context.Context, db DBTX, queue string, visibility tim
 			ReadCount:  int(row.ReadCt),
 			EnqueuedAt: row.EnqueuedAt,
 			VisibleAt:  row.VT,
-			Body:       row.Message,
+			Body:       json.RawMessage(row.Message),
 		}
 	}
 	return messages, nil
@@ -162,7 +162,7 @@ func (c *Client) SetVisibility(ctx context.Context, db DBTX, queue string, id in
 		ReadCount:  int(row.ReadCt),
 		EnqueuedAt: row.EnqueuedAt,
 		VisibleAt:  row.VT,
-		Body:       row.Message,
+		Body:       json.RawMessage(row.Message),
 	}, nil
 }
 

@@ -172,7 +172,7 @@ func TestPGMQCompatibility(t *testing.T) {
 		require.JSONEq(t, `{"from": "python"}`, string(got[0].Body))
 		require.JSONEq(t, `1`, string(got[1].Body))
 		require.JSONEq(t, `2`, string(got[2].Body))
-		require.Nil(t, got[3].Body, "a NULL message reads as a nil body")
+		require.JSONEq(t, `null`, string(got[3].Body), "a NULL message reads as JSON null")
 	})
 
 	t.Run("ConditionalReadFiltersByContent", func(t *testing.T) {

@@ -42,8 +42,12 @@ func TestRetryPolicyDelay(t *testing.T) {
 		{"NaN from rnd counts as zero", policy(BackoffConstant, 10), 1, fixed(math.NaN()), 900 * time.Millisecond},
 		{"zero jitter ignores rnd", policy(BackoffExponential, 0), 3, fixed(0.9), 4 * time.Second},
 		{"zero policy uses the defaults", RetryPolicy{}, 2, nil, 2 * time.Second},
-		{"huge cap does not overflow", RetryPolicy{BackoffBaseMs: 1, MaxBackoffMs: math.MaxInt}, math.MaxInt, nil,
-			time.Duration(math.MaxInt64 / int64(time.Millisecond) * int64(time.Millisecond))},
+		{
+			"huge cap does not overflow",
+			RetryPolicy{BackoffBaseMs: 1, MaxBackoffMs: math.MaxInt},
+			math.MaxInt, nil,
+			time.Duration(math.MaxInt64 / int64(time.Millisecond) * int64(time.Millisecond)),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,8 +28,10 @@ func TestFingerprint(t *testing.T) {
 		{"treats explicit defaults like omitted ones", func(d *Definition) {
 			d.IdentityStrategy = IdentityStrict
 			d.Steps[0].TimeoutSeconds = DefaultTimeoutSeconds
-			d.Steps[0].Retry = &RetryPolicy{Retryable: new(true), MaxAttempts: 3, Backoff: BackoffExponential,
-				BackoffBaseMs: 1000, MaxBackoffMs: 30000, JitterPercent: new(10)}
+			d.Steps[0].Retry = &RetryPolicy{
+				Retryable: new(true), MaxAttempts: 3, Backoff: BackoffExponential,
+				BackoffBaseMs: 1000, MaxBackoffMs: 30000, JitterPercent: new(10),
+			}
 		}},
 	}
 	for _, tc := range same {

@@ -9,8 +9,10 @@ import (
 func TestValidate_DependsOn(t *testing.T) {
 	t.Parallel()
 	runValidateCases(t, []validateCase{
-		{"reports an unknown dependency", func(d *Definition) { d.Steps[3].DependsOn = []string{"diamond_branch_b", "nope"} },
-			[]Problem{{"steps[3].dependsOn[1]", `unknown step "nope"`}}},
+		{
+			"reports an unknown dependency", func(d *Definition) { d.Steps[3].DependsOn = []string{"diamond_branch_b", "nope"} },
+			[]Problem{{"steps[3].dependsOn[1]", `unknown step "nope"`}},
+		},
 		{"reports a duplicate dependency", func(d *Definition) {
 			d.Steps[3].DependsOn = []string{"diamond_branch_b", "diamond_branch_c", "diamond_branch_b"}
 		}, []Problem{{"steps[3].dependsOn[2]", `duplicate dependency "diamond_branch_b" (also dependsOn[0])`}}},

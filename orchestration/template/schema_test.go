@@ -34,48 +34,78 @@ func TestSchemaValidate(t *testing.T) {
 		want    []Violation
 	}{
 		{"even number is valid", evenNumberSchema, `{"even_number": 6}`, nil},
-		{"odd number names its path", evenNumberSchema, `{"even_number": 7}`,
-			[]Violation{{Path: "$.even_number", Message: "must be multiple of 2"}}},
-		{"below the minimum", evenNumberSchema, `{"even_number": 0}`,
-			[]Violation{{Path: "$.even_number", Message: "must be >= 2"}}},
-		{"missing property is reported at its parent", evenNumberSchema, `{}`,
-			[]Violation{{Path: "$", Message: `missing required property "even_number"`}}},
+		{
+			"odd number names its path", evenNumberSchema, `{"even_number": 7}`,
+			[]Violation{{Path: "$.even_number", Message: "must be multiple of 2"}},
+		},
+		{
+			"below the minimum", evenNumberSchema, `{"even_number": 0}`,
+			[]Violation{{Path: "$.even_number", Message: "must be >= 2"}},
+		},
+		{
+			"missing property is reported at its parent", evenNumberSchema, `{}`,
+			[]Violation{{Path: "$", Message: `missing required property "even_number"`}},
+		},
 		{"huge even integer is exact", evenNumberSchema, `{"even_number": 10000000000000000000000000000000000000000}`, nil},
-		{"huge odd integer is exact", evenNumberSchema, `{"even_number": 10000000000000000000000000000000000000001}`,
-			[]Violation{{Path: "$.even_number", Message: "must be multiple of 2"}}},
-		{"fraction is not an integer", evenNumberSchema, `{"even_number": 2.5}`,
-			[]Violation{{Path: "$.even_number", Message: "must be integer, got number"}}},
-		{"wrong root type", evenNumberSchema, `[2]`,
-			[]Violation{{Path: "$", Message: "must be object, got array"}}},
-		{"nested array items use indexes", orderSchema,
+		{
+			"huge odd integer is exact", evenNumberSchema, `{"even_number": 10000000000000000000000000000000000000001}`,
+			[]Violation{{Path: "$.even_number", Message: "must be multiple of 2"}},
+		},
+		{
+			"fraction is not an integer", evenNumberSchema, `{"even_number": 2.5}`,
+			[]Violation{{Path: "$.even_number", Message: "must be integer, got number"}},
+		},
+		{
+			"wrong root type", evenNumberSchema, `[2]`,
+			[]Violation{{Path: "$", Message: "must be object, got array"}},
+		},
+		{
+			"nested array items use indexes", orderSchema,
 			`{"items":[{"sku":"a","quantity":1},{"sku":"b","quantity":0},{"quantity":"3"}]}`,
 			[]Violation{
 				{Path: "$.items[1].quantity", Message: "must be > 0"},
 				{Path: "$.items[2]", Message: `missing required property "sku"`},
 				{Path: "$.items[2].quantity", Message: "must be integer, got string"},
-			}},
-		{"keys that are not identifiers are quoted", `{"properties":{"a b":{"type":"string"},"0":{"type":"string"}}}`,
+			},
+		},
+		{
+			"keys that are not identifiers are quoted", `{"properties":{"a b":{"type":"string"},"0":{"type":"string"}}}`,
 			`{"a b": 1, "0": true}`,
 			[]Violation{
 				{Path: `$["0"]`, Message: "must be string, got boolean"},
 				{Path: `$["a b"]`, Message: "must be string, got number"},
-			}},
-		{"numeric keys of objects are keys, not indexes", `{"properties":{"x":{"additionalProperties":{"type":"string"}}}}`,
+			},
+		},
+		{
+			"numeric keys of objects are keys, not indexes", `{"properties":{"x":{"additionalProperties":{"type":"string"}}}}`,
 			`{"x": {"1": 2}}`,
-			[]Violation{{Path: `$.x["1"]`, Message: "must be string, got number"}}},
-		{"additional properties are named", `{"additionalProperties": false}`, `{"b": 1, "a": 2}`,
-			[]Violation{{Path: "$", Message: `properties "a", "b" not allowed`}}},
-		{"enum lists the choices", `{"enum": ["red", 1]}`, `"blue"`,
-			[]Violation{{Path: "$", Message: `must be one of "red", 1`}}},
-		{"every failed anyOf branch is a leaf", `{"anyOf":[{"type":"string"},{"type":"integer","minimum":5}]}`, `3`,
-			[]Violation{{Path: "$", Message: "must be >= 5"}, {Path: "$", Message: "must be string, got number"}}},
+			[]Violation{{Path: `$.x["1"]`, Message: "must be string, got number"}},
+		},
+		{
+			"additional properties are named", `{"additionalProperties": false}`, `{"b": 1, "a": 2}`,
+			[]Violation{{Path: "$", Message: `properties "a", "b" not allowed`}},
+		},
+		{
+			"enum lists the choices", `{"enum": ["red", 1]}`, `"blue"`,
+			[]Violation{{Path: "$", Message: `must be one of "red", 1`}},
+		},
+		{
+			"every failed anyOf branch is a leaf", `{"anyOf":[{"type":"string"},{"type":"integer","minimum":5}]}`, `3`,
+			[]Violation{{Path: "$", Message: "must be >= 5"}, {Path: "$", Message: "must be string, got number"}},
+		},
 		{"empty schema accepts anything", ``, `{"anything": [1, "x"]}`, nil},
-		{"invalid context JSON", evenNumberSchema, `{"even_number": `,
-			[]Violation{{Path: "$", Message: "context must be valid JSON: unexpected EOF"}}},
-		{"trailing data is invalid JSON", ``, `{} 1`,
-			[]Violation{{Path: "$", Message: "context must be valid JSON: invalid character after top-level value"}}},
-		{"empty context is invalid JSON", ``, ` `,
-			[]Violation{{Path: "$", Message: "context must be valid JSON, got nothing"}}},
+		{
+			"invalid context JSON", evenNumberSchema, `{"even_number": `,
+			[]Violation{{Path: "$", Message: "context must be valid JSON: unexpected EOF"}},
+		},
+		{
+			"trailing data is invalid JSON", ``, `{} 1`,
+			[]Violation{{Path: "$", Message: "context must be valid JSON: invalid character after top-level value"}},
+		},
+		{
+			"empty context is invalid JSON", ``, ` `,
+			[]Violation{{Path: "$", Message: "context must be valid JSON, got nothing"}},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,10 +194,14 @@ func TestSchemaValidate_Messages(t *testing.T) {
 		{`{"not": {"type": "string"}}`, `"x"`, `must not match the schema in "not"`},
 		{`{"uniqueItems": true}`, `[1, 2, 1]`, "must have unique items, but items 0 and 2 are equal"},
 		{`{"dependentRequired": {"a": ["b"]}}`, `{"a": 1}`, `property "a" requires "b"`},
-		{`{"oneOf": [{"type": "integer"}, {"minimum": 0}]}`, `1`,
-			`must match exactly one schema in "oneOf", but subschemas 0 and 1 both match`},
-		{`{"$schema": "http://json-schema.org/draft-07/schema#", "format": "email"}`, `"nope"`,
-			"must be a valid email: missing @"},
+		{
+			`{"oneOf": [{"type": "integer"}, {"minimum": 0}]}`, `1`,
+			`must match exactly one schema in "oneOf", but subschemas 0 and 1 both match`,
+		},
+		{
+			`{"$schema": "http://json-schema.org/draft-07/schema#", "format": "email"}`, `"nope"`,
+			"must be a valid email: missing @",
+		},
 		{`{"properties": {"a": false}}`, `{"a": 1}`, "no value is allowed here"},
 		{`{"contains": {"type": "string"}, "maxContains": 1}`, `["a", "b"]`, "max 1 items required to match contains schema"}, // library wording
 	}

@@ -77,7 +77,7 @@ func (l *Listener) Run(ctx context.Context) error {
 			}
 		})
 		if ctx.Err() != nil {
-			break
+			return nil //nolint:nilerr // the session ended because ctx did; that is a clean stop
 		}
 		l.cfg.Logger.WarnContext(ctx, "notification listener lost its connection; reconnecting", "error", err, "retry_in", backoff)
 		select {

@@ -95,6 +95,7 @@ func runWithCluster(command []string) int {
 // runCommand runs command with the database URL in its environment,
 // forwarding the signals received on signals, and returns its exit code.
 func runCommand(command []string, databaseURL string, signals <-chan os.Signal) int {
+	//nolint:noctx // the child is ended by the signals forwarded to it, not by a context
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), pgtest.DatabaseURLEnv+"="+databaseURL)

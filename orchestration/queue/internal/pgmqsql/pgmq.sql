@@ -27,7 +27,10 @@ SELECT m.msg_id::bigint AS msg_id,
     m.read_ct::integer AS read_ct,
     m.enqueued_at::timestamptz AS enqueued_at,
     m.vt::timestamptz AS vt,
-    m.message::jsonb AS message
+    -- As text, so that a body nested deeper than Go's JSON decoder allows
+    -- reaches the caller (who archives it) instead of failing the read; a
+    -- NULL body sent by another client reads as JSON null.
+    coalesce(m.message::text, 'null')::text AS message
 FROM pgmq.read(@queue_name::text, @vt_seconds::integer, @qty::integer) AS m
 ORDER BY m.msg_id;
 
@@ -48,7 +51,10 @@ SELECT m.msg_id::bigint AS msg_id,
     m.read_ct::integer AS read_ct,
     m.enqueued_at::timestamptz AS enqueued_at,
     m.vt::timestamptz AS vt,
-    m.message::jsonb AS message
+    -- As text, so that a body nested deeper than Go's JSON decoder allows
+    -- reaches the caller (who archives it) instead of failing the read; a
+    -- NULL body sent by another client reads as JSON null.
+    coalesce(m.message::text, 'null')::text AS message
 FROM pgmq.set_vt(@queue_name::text, @msg_id::bigint, @vt_seconds::integer) AS m;
 
 -- QueueMetrics reports a queue's sizes. pgmq gives NULL ages for an empty

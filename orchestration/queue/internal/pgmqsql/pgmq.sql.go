@@ -113,7 +113,10 @@ SELECT m.msg_id::bigint AS msg_id,
     m.read_ct::integer AS read_ct,
     m.enqueued_at::timestamptz AS enqueued_at,
     m.vt::timestamptz AS vt,
-    m.message::jsonb AS message
+    -- As text, so that a body nested deeper than Go's JSON decoder allows
+    -- reaches the caller (who archives it) instead of failing the read; a
+    -- NULL body sent by another client reads as JSON null.
+    coalesce(m.message::text, 'null')::text AS message
 FROM pgmq.read($1::text, $2::integer, $3::integer) AS m
 ORDER BY m.msg_id
 `
@@ -129,7 +132,7 @@ type ReadMessagesRow struct {
 	ReadCt     int32
 	EnqueuedAt time.Time
 	VT         time.Time
-	Message    json.RawMessage
+	Message    string
 }
 
 // ReadMessages claims up to qty visible messages for vt_seconds. Like every
@@ -236,7 +239,10 @@ SELECT m.msg_id::bigint AS msg_id,
     m.read_ct::integer AS read_ct,
     m.enqueued_at::timestamptz AS enqueued_at,
     m.vt::timestamptz AS vt,
-    m.message::jsonb AS message
+    -- As text, so that a body nested deeper than Go's JSON decoder allows
+    -- reaches the caller (who archives it) instead of failing the read; a
+    -- NULL body sent by another client reads as JSON null.
+    coalesce(m.message::text, 'null')::text AS message
 FROM pgmq.set_vt($1::text, $2::bigint, $3::integer) AS m
 `
 
@@ -251,7 +257,7 @@ type SetVisibilityRow struct {
 	ReadCt     int32
 	EnqueuedAt time.Time
 	VT         time.Time
-	Message    json.RawMessage
+	Message    string
 }
 
 // SetVisibility makes a message visible vt_seconds from now; no row when the
