@@ -17,7 +17,7 @@ GO_BUILD_FLAGS := -trimpath -ldflags "-s -w -X github.com/taskerops/tasker/inter
 
 # Test settings. Packages run in parallel (one per core); every test gets
 # its own database on one throwaway PostgreSQL started by pgrun.
-GO_TEST_FLAGS ?= -count=1 -timeout 20m
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 
 ##@ General
 

@@ -23,6 +23,7 @@ import (
 // polling every 50ms as the fallback. Errors are kept in w.loopErrors and
 // the loop goes on, as a real worker's would.
 func runWorker(ctx context.Context, t *testing.T, url string, w *testWorker) {
+	t.Helper()
 	wake := newSignal()
 	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
@@ -72,6 +73,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func countTasks(t *testing.T, b *bundle, state TaskState) int {
+	t.Helper()
 	var n int
 	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT count(*) FROM tasker.tasks WHERE state = $1`, string(state)).Scan(&n))
 	return n

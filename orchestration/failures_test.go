@@ -506,6 +506,7 @@ func frStepRow(t *testing.T, b *bundle, taskUUID uuid.UUID, name string) dbsqlc.
 
 // frStepIn returns a done-func for drive: the named step reached state.
 func frStepIn(t *testing.T, b *bundle, taskUUID uuid.UUID, name string, state StepState) func() bool {
+	t.Helper()
 	return func() bool { return frStepRow(t, b, taskUUID, name).State == string(state) }
 }
 

@@ -235,6 +235,7 @@ func drive(t *testing.T, engine *Engine, b *bundle, done func() bool) {
 // finished returns a done-func for drive: the task reached a state that
 // nothing but a person changes.
 func finished(t *testing.T, engine *Engine, taskUUID uuid.UUID) func() bool {
+	t.Helper()
 	return func() bool {
 		task, err := engine.GetTask(t.Context(), taskUUID)
 		require.NoError(t, err)

@@ -2,7 +2,6 @@ package orchestration
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -666,6 +665,6 @@ func TestTemplateStoreListAndGet(t *testing.T) {
 		require.ErrorIs(t, err, ErrNotFound)
 		require.Contains(t, err.Error(), "linear_workflow/mathematical_sequence@7.0.0")
 		_, err = store.Get(t.Context(), "nope", "nope", "1.0.0")
-		require.True(t, errors.Is(err, ErrNotFound))
+		require.ErrorIs(t, err, ErrNotFound)
 	})
 }

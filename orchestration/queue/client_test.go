@@ -142,7 +142,7 @@ func TestClientSendRead(t *testing.T) {
 		got, err = client.Read(ctx, bundle.pool, bundle.queue, time.Minute, 10)
 		require.NoError(t, err)
 		require.Equal(t, []int64{id}, messageIDs(got))
-		require.Equal(t, json.RawMessage(`"later"`), got[0].Body)
+		require.JSONEq(t, `"later"`, string(got[0].Body))
 	})
 
 	t.Run("DelayRoundsUpToWholeSeconds", func(t *testing.T) {

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -148,7 +147,7 @@ func TestPGMQCompatibility(t *testing.T) {
 			} {
 				_, err := bundle.pool.Exec(t.Context(), sql, name)
 				var pgErr *pgconn.PgError
-				require.True(t, errors.As(err, &pgErr), "%s with %q fails", sql, name)
+				require.ErrorAs(t, err, &pgErr, "%s with %q fails", sql, name)
 				require.Equal(t, "42602", pgErr.Code, "invalid_name")
 				require.Contains(t, pgErr.Message, mentions)
 				require.ErrorIs(t, interpretError(err, "create", name), ErrInvalidName)
