@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -133,7 +132,7 @@ func TestHelpDescribesEveryCommand(t *testing.T) {
 	out, err := runTasker(t.Context(), t, "--help")
 	require.NoError(t, err)
 	for _, command := range []string{"migrate", "orchestrator"} {
-		require.True(t, strings.Contains(out, command), "help mentions %s", command)
+		require.Contains(t, out, command, "help mentions %s", command)
 	}
 	out, err = runTasker(t.Context(), t, "orchestrator", "--help")
 	require.NoError(t, err)
