@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -102,11 +103,12 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 }
 
 func (r CreateTaskRequest) validate() error {
-	for field, value := range map[string]string{
-		"namespace": r.Namespace, "name": r.Name, "version": r.Version, "initiator": r.Initiator,
-		"source_system": r.SourceSystem, "reason": r.Reason, "idempotency_key": r.IdempotencyKey,
-	} {
-		if err := checkText(field, value); err != nil {
+	texts := [...]struct{ field, value string }{
+		{"namespace", r.Namespace}, {"name", r.Name}, {"version", r.Version}, {"initiator", r.Initiator},
+		{"source_system", r.SourceSystem}, {"reason", r.Reason}, {"idempotency_key", r.IdempotencyKey},
+	}
+	for _, text := range texts {
+		if err := checkText(text.field, text.value); err != nil {
 			return err
 		}
 	}
@@ -117,6 +119,8 @@ func (r CreateTaskRequest) validate() error {
 		return &InvalidRequestError{Field: "name", Message: "is required"}
 	case len(r.IdempotencyKey) > 256:
 		return &InvalidRequestError{Field: "idempotency_key", Message: "must be at most 256 bytes"}
+	case r.Priority < math.MinInt32 || r.Priority > math.MaxInt32:
+		return &InvalidRequestError{Field: "priority", Message: fmt.Sprintf("must be between %d and %d", math.MinInt32, math.MaxInt32)}
 	}
 	return nil
 }

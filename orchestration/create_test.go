@@ -133,6 +133,18 @@ func TestCreateTaskValidatesTheRequest(t *testing.T) {
 			Namespace: def.NamespaceName, Name: def.Name, Context: json.RawMessage(`{"even_number": 2}`),
 			IdempotencyKey: strings.Repeat("k", 257),
 		}, "idempotency_key"},
+		{"PriorityOutOfRange", CreateTaskRequest{
+			Namespace: def.NamespaceName, Name: def.Name, Context: json.RawMessage(`{"even_number": 2}`),
+			Priority: 1 << 40,
+		}, "priority"},
+		{"NULInInitiator", CreateTaskRequest{
+			Namespace: def.NamespaceName, Name: def.Name, Context: json.RawMessage(`{"even_number": 2}`),
+			Initiator: "a\x00b",
+		}, "initiator"},
+		{"InvalidUTF8InReason", CreateTaskRequest{
+			Namespace: def.NamespaceName, Name: def.Name, Context: json.RawMessage(`{"even_number": 2}`),
+			Reason: "\xff",
+		}, "reason"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
