@@ -77,3 +77,18 @@ WITH RECURSIVE ancestors AS (
 )
 SELECT s.name, s.results, s.state
 FROM ancestors a JOIN tasker.workflow_steps s ON s.step_uuid = a.from_step_uuid;
+
+-- name: ReleaseClaim :execrows
+-- Hands a claimed step back without an outcome (the worker is shutting
+-- down): in_progress → enqueued, and the attempt does not count.
+WITH released AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = 'enqueued', attempts = ws.attempts - 1, claimed_by = NULL,
+        claim_expires_at = NULL, enqueued_at = now(), updated_at = now()
+    WHERE ws.step_uuid = @step_uuid AND ws.state = 'in_progress'
+      AND ws.claimed_by = @worker_id::text AND ws.attempts = @attempt::integer
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
+)
+INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+SELECT step_uuid, task_uuid, 'in_progress', 'enqueued', attempts, @worker_id::text,
+       'handed back: the worker is shutting down' FROM released;

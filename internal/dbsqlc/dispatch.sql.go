@@ -246,3 +246,33 @@ func (q *Queries) RecordStepOutcome(ctx context.Context, db DBTX, arg RecordStep
 	}
 	return result.RowsAffected(), nil
 }
+
+const releaseClaim = `-- name: ReleaseClaim :execrows
+WITH released AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = 'enqueued', attempts = ws.attempts - 1, claimed_by = NULL,
+        claim_expires_at = NULL, enqueued_at = now(), updated_at = now()
+    WHERE ws.step_uuid = $2 AND ws.state = 'in_progress'
+      AND ws.claimed_by = $1::text AND ws.attempts = $3::integer
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
+)
+INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+SELECT step_uuid, task_uuid, 'in_progress', 'enqueued', attempts, $1::text,
+       'handed back: the worker is shutting down' FROM released
+`
+
+type ReleaseClaimParams struct {
+	WorkerID string
+	StepUUID uuid.UUID
+	Attempt  int32
+}
+
+// Hands a claimed step back without an outcome (the worker is shutting
+// down): in_progress → enqueued, and the attempt does not count.
+func (q *Queries) ReleaseClaim(ctx context.Context, db DBTX, arg ReleaseClaimParams) (int64, error) {
+	result, err := db.Exec(ctx, releaseClaim, arg.WorkerID, arg.StepUUID, arg.Attempt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

@@ -116,6 +116,17 @@ type TaskerTemplateStep struct {
 	TimeoutSeconds        int32
 }
 
+type TaskerWorker struct {
+	WorkerID    string
+	Hostname    string
+	Namespaces  []string
+	Callables   []string
+	Concurrency int32
+	Version     string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+}
+
 type TaskerWorkflowStep struct {
 	StepUUID              uuid.UUID
 	TaskUUID              uuid.UUID

@@ -324,3 +324,32 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// Release hands a claimed step back without an outcome, for a worker that
+// shuts down before the handler finished: the step returns to enqueued (the
+// attempt does not count) and its message becomes visible at once, in one
+// transaction. It returns ErrClaimLost when the claim had already ended.
+func (e *Executor) Release(ctx context.Context, claim *Claim) error {
+	lost := false
+	err := dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
+		n, err := e.queries.ReleaseClaim(ctx, tx, dbsqlc.ReleaseClaimParams{
+			StepUUID: claim.Step.StepUUID, WorkerID: e.cfg.WorkerID, Attempt: claim.Step.Attempts,
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			lost = true
+			return nil
+		}
+		_, err = e.queue.SetVisibility(ctx, tx, claim.Queue, claim.MessageID, 0)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch: releasing step %s: %w", claim.Step.StepUUID, err)
+	}
+	if lost {
+		return ErrClaimLost
+	}
+	return nil
+}

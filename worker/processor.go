@@ -1,0 +1,246 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskerops/tasker/orchestration/dispatch"
+	"github.com/taskerops/tasker/orchestration/queue"
+)
+
+// Causes with which a running step's context is cancelled.
+var (
+	errTaskCancelled = errors.New("the task was cancelled")
+	errClaimLost     = errors.New("the worker lost its claim on the step")
+	errShutdown      = errors.New("the worker is shutting down")
+	errStepTimeout   = errors.New("the step ran past its timeout")
+)
+
+// ProcessorConfig configures a Processor. Zero values mean the defaults,
+// applied in withDefaults.
+type ProcessorConfig struct {
+	// WorkerID names this worker in claims and transitions. Required.
+	WorkerID string
+	// Namespaces are the workflow namespaces whose queues this worker
+	// serves. Required.
+	Namespaces []string
+	// Concurrency bounds the steps in flight in this process. Default 16.
+	Concurrency int
+	// VisibilityTimeout hides a read message from other workers while this
+	// one claims it. Default 30s.
+	VisibilityTimeout time.Duration
+	// PollInterval is how often the queues are read when no notification
+	// arrives. Default 1s.
+	PollInterval time.Duration
+	// LeaseMargin is added to a step's timeout for its claim lease.
+	// Default 10s.
+	LeaseMargin time.Duration
+	// AbandonAfter is how long past its timeout a handler that ignores its
+	// context may run before the worker records a STEP_TIMEOUT for it
+	// without waiting. Default 5s.
+	AbandonAfter time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, receives the step metrics.
+	Metrics *Metrics
+}
+
+func (c ProcessorConfig) withDefaults() ProcessorConfig {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	if c.VisibilityTimeout <= 0 {
+		c.VisibilityTimeout = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.LeaseMargin <= 0 {
+		c.LeaseMargin = 10 * time.Second
+	}
+	if c.AbandonAfter <= 0 {
+		c.AbandonAfter = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Processor reads step messages from the namespace queues and carries each
+// step through claim, hydration, execution on the bus, and recording.
+type Processor struct {
+	pool     *pgxpool.Pool
+	executor *dispatch.Executor
+	queue    *queue.Client
+	bus      *Bus
+	cfg      ProcessorConfig
+	log      *slog.Logger
+
+	slots    chan struct{}
+	wake     chan struct{}
+	inflight sync.WaitGroup
+	waiters  sync.Map // event id → chan StepExecutionCompletionEvent
+	running  runningSteps
+
+	// stepsCtx outlives Run: in-flight steps keep it until Drain cancels it.
+	stepsCtx    context.Context //nolint:containedctx // the lifetime of in-flight steps, ended by Drain
+	cancelSteps context.CancelCauseFunc
+	// stopRouting ends the completion subscription; Drain calls it once no
+	// step waits for a completion any more.
+	stopRouting func()
+}
+
+// NewProcessor returns a Processor publishing on bus.
+func NewProcessor(pool *pgxpool.Pool, bus *Bus, cfg ProcessorConfig) (*Processor, error) {
+	cfg = cfg.withDefaults()
+	if len(cfg.Namespaces) == 0 {
+		return nil, errors.New("worker: at least one namespace is required")
+	}
+	executor, err := dispatch.NewExecutor(pool, dispatch.ExecutorConfig{WorkerID: cfg.WorkerID, LeaseMargin: cfg.LeaseMargin})
+	if err != nil {
+		return nil, err
+	}
+	stepsCtx, cancel := context.WithCancelCause(context.Background())
+	p := &Processor{
+		pool: pool, executor: executor, queue: queue.New(), bus: bus, cfg: cfg, log: cfg.Logger,
+		slots: make(chan struct{}, cfg.Concurrency), wake: make(chan struct{}, 1),
+		running:  runningSteps{byTask: map[uuid.UUID]map[uuid.UUID]context.CancelCauseFunc{}},
+		stepsCtx: stepsCtx, cancelSteps: cancel,
+	}
+	completions, unsubscribe := bus.Completions.Subscribe(cfg.Concurrency)
+	p.stopRouting = unsubscribe
+	go p.routeCompletions(completions)
+	return p, nil
+}
+
+// Wake makes the processor read its queues now (a notification arrived).
+func (p *Processor) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// CancelTask cancels the contexts of the running steps of a task.
+func (p *Processor) CancelTask(taskUUID uuid.UUID) { p.running.cancelTask(taskUUID) }
+
+// InFlight counts the steps this processor is running.
+func (p *Processor) InFlight() int { return len(p.slots) }
+
+// Run reads and dispatches steps until ctx ends. It then stops reading;
+// steps already in flight go on until Drain, which must follow.
+func (p *Processor) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+		n := p.readAll(ctx)
+		next := p.cfg.PollInterval
+		if n > 0 && len(p.slots) < cap(p.slots) {
+			next = 0 // there may be more; read again at once
+		}
+		timer.Reset(next)
+	}
+}
+
+// readAll reads from every namespace queue as many messages as there are
+// free slots, and starts each. It returns how many it started.
+func (p *Processor) readAll(ctx context.Context) int {
+	started := 0
+	for _, ns := range p.cfg.Namespaces {
+		free := cap(p.slots) - len(p.slots)
+		if free == 0 || ctx.Err() != nil {
+			break
+		}
+		queueName := dispatch.StepQueue(ns)
+		msgs, err := p.queue.Read(ctx, p.pool, queueName, p.cfg.VisibilityTimeout, free)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.ErrorContext(ctx, "reading the step queue failed", "queue", queueName, "error", err)
+			}
+			continue
+		}
+		for _, msg := range msgs {
+			p.slots <- struct{}{}
+			p.inflight.Go(func() {
+				defer func() { <-p.slots }()
+				p.runStep(queueName, ns, msg)
+			})
+			started++
+		}
+	}
+	return started
+}
+
+// routeCompletions hands each completion to the step waiting for it.
+func (p *Processor) routeCompletions(completions <-chan StepExecutionCompletionEvent) {
+	for c := range completions {
+		if w, ok := p.waiters.LoadAndDelete(c.EventID); ok {
+			w.(chan StepExecutionCompletionEvent) <- c //nolint:forcetypeassert // only this type is stored
+		}
+	}
+}
+
+// Drain waits up to grace for the steps in flight to finish. Steps still
+// running then are cancelled and handed back (their attempt does not
+// count), and Drain waits for that too.
+func (p *Processor) Drain(grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		p.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		p.log.Warn("steps still running at the end of the grace period; handing them back", "steps", p.InFlight())
+		p.cancelSteps(errShutdown)
+		<-done
+	}
+	p.cancelSteps(errShutdown)
+	p.stopRouting()
+}
+
+// runningSteps tracks the cancel functions of running steps by task.
+type runningSteps struct {
+	mu     sync.Mutex
+	byTask map[uuid.UUID]map[uuid.UUID]context.CancelCauseFunc
+}
+
+func (r *runningSteps) add(task, step uuid.UUID, cancel context.CancelCauseFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byTask[task] == nil {
+		r.byTask[task] = map[uuid.UUID]context.CancelCauseFunc{}
+	}
+	r.byTask[task][step] = cancel
+}
+
+func (r *runningSteps) remove(task, step uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.byTask[task], step)
+	if len(r.byTask[task]) == 0 {
+		delete(r.byTask, task)
+	}
+}
+
+func (r *runningSteps) cancelTask(task uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, cancel := range r.byTask[task] {
+		cancel(errTaskCancelled)
+	}
+}
