@@ -31,6 +31,7 @@ type workerOptions struct {
 	metricsListen string
 	pollInterval  time.Duration
 	visibility    time.Duration
+	leaseMargin   time.Duration
 	shutdownGrace time.Duration
 }
 
@@ -63,6 +64,7 @@ On SIGTERM the worker stops reading, lets running steps finish within
 	fs.StringVar(&o.metricsListen, "metrics-listen", envOr("TASKER_METRICS_LISTEN", ""), "separate address for /metrics (env TASKER_METRICS_LISTEN)")
 	fs.DurationVar(&o.pollInterval, "poll-interval", time.Second, "how often to read the queues when no notification arrives")
 	fs.DurationVar(&o.visibility, "visibility-timeout", 30*time.Second, "how long a read step message stays hidden from other workers before it is claimed")
+	fs.DurationVar(&o.leaseMargin, "lease-margin", 10*time.Second, "added to a step's timeout to make its claim lease; a worker silent that long after the timeout is presumed dead")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running steps may take to finish on SIGTERM")
 	return cmd
 }
@@ -92,7 +94,7 @@ func (o *workerOptions) run(ctx context.Context) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := worker.New(pool, worker.Config{
 		WorkerID: o.workerID, Namespaces: namespaces, Registry: registry, Concurrency: o.concurrency,
-		PollInterval: o.pollInterval, VisibilityTimeout: o.visibility, ShutdownGrace: o.shutdownGrace,
+		PollInterval: o.pollInterval, VisibilityTimeout: o.visibility, LeaseMargin: o.leaseMargin, ShutdownGrace: o.shutdownGrace,
 		Metrics: metrics, Logger: logger,
 	})
 	if err != nil {
@@ -131,7 +133,7 @@ func (o *workerOptions) serveProbes(ctx context.Context, logger *slog.Logger, w 
 	}
 	var stops []func()
 	for addr, mux := range servers {
-		stop, err := serve(ctx, logger, addr, mux)
+		stop, err := serveProbe(ctx, logger, addr, mux)
 		if err != nil {
 			for _, s := range stops {
 				s()
@@ -147,9 +149,9 @@ func (o *workerOptions) serveProbes(ctx context.Context, logger *slog.Logger, w 
 	}, nil
 }
 
-// serve listens on addr and serves handler until the returned function is
+// serveProbe listens on addr and serves handler until the returned function is
 // called, which shuts the server down gracefully.
-func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler) (func(), error) {
+func serveProbe(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler) (func(), error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -163,7 +165,7 @@ func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.H
 	}()
 	logger.Info("serving probes", "addr", ln.Addr().String())
 	return func() {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}, nil
