@@ -104,8 +104,13 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 
 func (r CreateTaskRequest) validate() error {
 	texts := [...]struct{ field, value string }{
-		{"namespace", r.Namespace}, {"name", r.Name}, {"version", r.Version}, {"initiator", r.Initiator},
-		{"source_system", r.SourceSystem}, {"reason", r.Reason}, {"idempotency_key", r.IdempotencyKey},
+		{"namespace", r.Namespace},
+		{"name", r.Name},
+		{"version", r.Version},
+		{"initiator", r.Initiator},
+		{"source_system", r.SourceSystem},
+		{"reason", r.Reason},
+		{"idempotency_key", r.IdempotencyKey},
 	}
 	for _, text := range texts {
 		if err := checkText(text.field, text.value); err != nil {

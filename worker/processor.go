@@ -174,7 +174,7 @@ func (p *Processor) readAll(ctx context.Context) int {
 		}
 		for _, msg := range msgs {
 			p.slots <- struct{}{}
-			p.inflight.Go(func() {
+			p.inflight.Go(func() { //nolint:contextcheck // steps live on stepsCtx, not the reading loop's ctx
 				defer func() { <-p.slots }()
 				p.runStep(queueName, ns, msg)
 			})

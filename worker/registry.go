@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -21,7 +22,7 @@ func NewRegistry() *Registry { return &Registry{handlers: map[string]StepHandler
 // handler, and a callable that is already registered.
 func (r *Registry) Register(callable string, handler StepHandler) error {
 	if callable == "" {
-		return fmt.Errorf("registering a handler: the callable is empty")
+		return errors.New("registering a handler: the callable is empty")
 	}
 	if handler == nil {
 		return fmt.Errorf("registering %q: the handler is nil", callable)

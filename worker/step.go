@@ -181,8 +181,7 @@ func RetryableError(code, message string, retryAfter time.Duration) error {
 
 // stepErrorOf turns a handler's error into the error to record.
 func stepErrorOf(err error) *dispatch.StepError {
-	var se *StepError
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*StepError](err); ok {
 		e := se.StepError
 		return &e
 	}

@@ -151,7 +151,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopBridge()
 	w.bus.Close()
 	wg.Wait()
-	w.registry.deregister(w.log)
+	w.registry.deregister(w.log) //nolint:contextcheck // runs after ctx ended, on purpose
 	w.log.Info("worker stopped")
 	return nil
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -89,12 +90,7 @@ func (f *fixture) waitForState(t *testing.T, taskUUID uuid.UUID, states ...orche
 		var err error
 		task, err = f.engine.GetTask(t.Context(), taskUUID)
 		require.NoError(t, err)
-		for _, s := range states {
-			if task.State == s {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(states, task.State)
 	}, 30*time.Second, 10*time.Millisecond, "task never reached %v", states)
 	return task
 }

@@ -74,7 +74,8 @@ func TestProcessPaymentDependencies(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	validated := steptest.Run(t, b.registry, steptest.New(t, steptest.Options{
-		Name: ValidateOrder, Callable: ValidateOrderHandler, Context: sampleContext()}))
+		Name: ValidateOrder, Callable: ValidateOrderHandler, Context: sampleContext(),
+	}))
 	tests := []struct {
 		name string
 		deps map[string]any

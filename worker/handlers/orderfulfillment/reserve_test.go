@@ -55,10 +55,14 @@ func TestReserveInventoryDetails(t *testing.T) {
 	require.NoError(t, err)
 	r := res.Result.(Reservation)
 	require.Equal(t, []ReservedItem{
-		{SKU: "WIDGET-001", ProductName: "Premium Widget A", QuantityReserved: 5, WarehouseLocation: "WH-EAST-A1",
-			StockAvailable: 100, StockRemaining: 95, Value: 14995},
-		{SKU: "GADGET-002", ProductName: "Standard Gadget C", QuantityReserved: 1, WarehouseLocation: "WH-CENTRAL-C3",
-			StockAvailable: 200, StockRemaining: 199, Value: 14999},
+		{
+			SKU: "WIDGET-001", ProductName: "Premium Widget A", QuantityReserved: 5, WarehouseLocation: "WH-EAST-A1",
+			StockAvailable: 100, StockRemaining: 95, Value: 14995,
+		},
+		{
+			SKU: "GADGET-002", ProductName: "Standard Gadget C", QuantityReserved: 1, WarehouseLocation: "WH-CENTRAL-C3",
+			StockAvailable: 200, StockRemaining: 199, Value: 14999,
+		},
 	}, r.ReservationDetails)
 	require.Equal(t, int64(6), r.ItemsReserved)
 	require.Equal(t, Cents(29994), r.TotalReservedValue)

@@ -73,7 +73,8 @@ func TestShipOrderNeedsPayment(t *testing.T) {
 	deps := map[string]any{}
 	for _, link := range links[:2] {
 		deps[link.Name] = steptest.Run(t, b.registry, steptest.New(t, steptest.Options{
-			Name: link.Name, Callable: link.Callable, Context: sampleContext(), Dependencies: deps}))
+			Name: link.Name, Callable: link.Callable, Context: sampleContext(), Dependencies: deps,
+		}))
 	}
 	_, err := b.callWith(t, ShipOrder, sampleContext(), deps, 1)
 	steptest.RequireStepError(t, err, CodeMissingDependency, true)

@@ -45,7 +45,8 @@ func sampleContext() map[string]any {
 		},
 		"payment": map[string]any{"method": "credit_card", "token": "tok_1234567890abcdef"},
 		"shipping": map[string]any{"method": "standard", "address": map[string]any{
-			"street": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62701", "country": "US"}},
+			"street": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62701", "country": "US",
+		}},
 	}
 }
 
@@ -64,7 +65,8 @@ func (b bundle) call(t *testing.T, name string, taskContext any, attempt int) (w
 			break
 		}
 		deps[link.Name] = steptest.Run(t, b.registry, steptest.New(t, steptest.Options{
-			Name: link.Name, Callable: link.Callable, Context: taskContext, Dependencies: deps}))
+			Name: link.Name, Callable: link.Callable, Context: taskContext, Dependencies: deps,
+		}))
 	}
 	return b.callWith(t, name, taskContext, deps, attempt)
 }
@@ -74,8 +76,10 @@ func (b bundle) callWith(t *testing.T, name string, taskContext any, deps map[st
 	t.Helper()
 	for _, link := range links {
 		if link.Name == name {
-			step := steptest.New(t, steptest.Options{Name: name, Callable: link.Callable,
-				Context: taskContext, Dependencies: deps, Attempt: attempt})
+			step := steptest.New(t, steptest.Options{
+				Name: name, Callable: link.Callable,
+				Context: taskContext, Dependencies: deps, Attempt: attempt,
+			})
 			return steptest.Call(t, b.registry, context.Background(), step)
 		}
 	}
@@ -189,15 +193,19 @@ func TestIDsAreStablePerStepAndUniquePerTask(t *testing.T) {
 	deps := map[string]any{}
 	for _, link := range links[:2] {
 		deps[link.Name] = steptest.Run(t, b.registry, steptest.New(t, steptest.Options{
-			Name: link.Name, Callable: link.Callable, Context: sampleContext(), Dependencies: deps}))
+			Name: link.Name, Callable: link.Callable, Context: sampleContext(), Dependencies: deps,
+		}))
 	}
-	step := steptest.New(t, steptest.Options{Name: ProcessPayment, Callable: ProcessPaymentHandler,
-		Context: sampleContext(), Dependencies: deps})
+	step := steptest.New(t, steptest.Options{
+		Name: ProcessPayment, Callable: ProcessPaymentHandler,
+		Context: sampleContext(), Dependencies: deps,
+	})
 	first := decode(t, steptest.Run(t, b.registry, step))
 	step.Step.Attempt = 2
 	retried := decode(t, steptest.Run(t, b.registry, step))
 	other := decode(t, steptest.Run(t, b.registry, steptest.New(t, steptest.Options{
-		Name: ProcessPayment, Callable: ProcessPaymentHandler, Context: sampleContext(), Dependencies: deps})))
+		Name: ProcessPayment, Callable: ProcessPaymentHandler, Context: sampleContext(), Dependencies: deps,
+	})))
 
 	require.Equal(t, first["payment_id"], retried["payment_id"])
 	require.Equal(t, first["transaction_id"], retried["transaction_id"])

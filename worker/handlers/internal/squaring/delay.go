@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/taskerops/tasker/worker"
@@ -34,7 +35,7 @@ func Delay(step *worker.TaskSequenceStep) (time.Duration, error) {
 	if ms := *init.DelayMs; ms < 0 || ms > MaxDelay.Milliseconds() {
 		return 0, worker.PermanentError(CodeInvalidInit,
 			fmt.Sprintf("delay_ms must be between 0 and %d", MaxDelay.Milliseconds()),
-			map[string]json.Number{"delay_ms": json.Number(fmt.Sprint(*init.DelayMs))})
+			map[string]json.Number{"delay_ms": json.Number(strconv.FormatInt(*init.DelayMs, 10))})
 	}
 	return time.Duration(*init.DelayMs) * time.Millisecond, nil
 }

@@ -133,15 +133,27 @@ func TestHandlerCall(t *testing.T) {
 		want    Result
 		wantErr error
 	}{
-		{"root squares even_number", root,
-			steptest.Options{Context: map[string]int{"even_number": 6}}, context.Background(),
-			Result{Value: "36", Step: "root", Operation: Operation, Inputs: []string{ContextField}}, nil},
-		{"child squares the product of its parents", child,
-			steptest.Options{Dependencies: map[string]any{"a": Result{Value: "2"}, "b": Result{Value: "3"}}}, context.Background(),
-			Result{Value: "36", Step: "child", Operation: Operation, Inputs: []string{"a", "b"}}, nil},
-		{"deadline during the delay", root,
-			steptest.Options{Context: map[string]int{"even_number": 6}, Initialization: map[string]int{"delay_ms": 600000}}, deadline,
-			Result{}, context.DeadlineExceeded},
+		{
+			"root squares even_number", root,
+			steptest.Options{Context: map[string]int{"even_number": 6}},
+			context.Background(),
+			Result{Value: "36", Step: "root", Operation: Operation, Inputs: []string{ContextField}},
+			nil,
+		},
+		{
+			"child squares the product of its parents", child,
+			steptest.Options{Dependencies: map[string]any{"a": Result{Value: "2"}, "b": Result{Value: "3"}}},
+			context.Background(),
+			Result{Value: "36", Step: "child", Operation: Operation, Inputs: []string{"a", "b"}},
+			nil,
+		},
+		{
+			"deadline during the delay", root,
+			steptest.Options{Context: map[string]int{"even_number": 6}, Initialization: map[string]int{"delay_ms": 600000}},
+			deadline,
+			Result{},
+			context.DeadlineExceeded,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,6 +63,7 @@ func (w Workflow) Values(t testing.TB, n string) map[string]string {
 
 // Suite runs the checks every math workflow shares.
 func Suite(t *testing.T, w Workflow) {
+	t.Helper()
 	t.Run("every step computes its power of N exactly", func(t *testing.T) {
 		t.Parallel()
 		checkPowers(t, w)
@@ -89,6 +90,7 @@ func Suite(t *testing.T, w Workflow) {
 
 // checkPowers compares every step's value with N^exponent for several N.
 func checkPowers(t *testing.T, w Workflow) {
+	t.Helper()
 	for _, n := range []string{"2", "6", "1000000000000000000000000000000", "1e30", "6.0"} {
 		values := w.Values(t, n)
 		base, ok := new(big.Rat).SetString(n)
@@ -104,6 +106,7 @@ func checkPowers(t *testing.T, w Workflow) {
 
 // checkRootErrors checks the root step's context checks.
 func checkRootErrors(t *testing.T, w Workflow) {
+	t.Helper()
 	root := w.Steps[0]
 	r := w.Registry(t)
 	tests := []struct {
@@ -141,8 +144,10 @@ func checkMissingParents(t *testing.T, w Workflow) {
 					deps[p] = squaring.Result{Value: "36", Step: p, Operation: squaring.Operation}
 				}
 			}
-			step := steptest.New(t, steptest.Options{Name: s.Name, Callable: s.Callable,
-				Context: map[string]int{"even_number": 6}, Dependencies: deps})
+			step := steptest.New(t, steptest.Options{
+				Name: s.Name, Callable: s.Callable,
+				Context: map[string]int{"even_number": 6}, Dependencies: deps,
+			})
 			_, err := steptest.Call(t, r, context.Background(), step)
 			steptest.RequireStepError(t, err, squaring.CodeMissingDependency, true)
 			require.ErrorContains(t, err, missing)
@@ -161,9 +166,11 @@ func checkDelay(t *testing.T, w Workflow) {
 		for _, p := range s.Parents {
 			deps[p] = squaring.Result{Value: "36"}
 		}
-		opts := steptest.Options{Name: s.Name, Callable: s.Callable,
+		opts := steptest.Options{
+			Name: s.Name, Callable: s.Callable,
 			Context: map[string]int{"even_number": 6}, Dependencies: deps,
-			Initialization: map[string]int{"delay_ms": 20}}
+			Initialization: map[string]int{"delay_ms": 20},
+		}
 		start := time.Now()
 		_, err := steptest.Call(t, r, context.Background(), steptest.New(t, opts))
 		require.NoError(t, err)

@@ -5,7 +5,6 @@ package steptest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"testing"
 
 	"github.com/google/uuid"
@@ -33,22 +32,22 @@ type Options struct {
 }
 
 // New builds a TaskSequenceStep with fresh task and step UUIDs.
-func New(t testing.TB, o Options) *worker.TaskSequenceStep {
-	t.Helper()
+func New(tb testing.TB, o Options) *worker.TaskSequenceStep {
+	tb.Helper()
 	attempt := o.Attempt
 	if attempt == 0 {
 		attempt = 1
 	}
 	deps := make(map[string]json.RawMessage, len(o.Dependencies))
 	for name, v := range o.Dependencies {
-		deps[name] = encode(t, v)
+		deps[name] = encode(tb, v)
 	}
 	return &worker.TaskSequenceStep{
-		Task: worker.TaskInfo{UUID: uuid.New(), Context: encode(t, o.Context), CorrelationID: uuid.New()},
+		Task: worker.TaskInfo{UUID: uuid.New(), Context: encode(tb, o.Context), CorrelationID: uuid.New()},
 		Step: worker.StepInfo{UUID: uuid.New(), Name: o.Name, Attempt: attempt, MaxAttempts: 3},
 		Definition: worker.StepDefinition{
 			Callable:       o.Callable,
-			Initialization: encode(t, o.Initialization),
+			Initialization: encode(tb, o.Initialization),
 			Retryable:      true,
 		},
 		Dependencies: deps,
@@ -56,8 +55,8 @@ func New(t testing.TB, o Options) *worker.TaskSequenceStep {
 }
 
 // encode returns v as JSON; nil stays nil.
-func encode(t testing.TB, v any) json.RawMessage {
-	t.Helper()
+func encode(tb testing.TB, v any) json.RawMessage {
+	tb.Helper()
 	switch v := v.(type) {
 	case nil:
 		return nil
@@ -65,7 +64,7 @@ func encode(t testing.TB, v any) json.RawMessage {
 		return v
 	}
 	raw, err := json.Marshal(v)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return raw
 }
 
@@ -80,16 +79,16 @@ type Link struct {
 // Chain runs links in order with the handlers of r, giving each step the
 // results of every step before it, and returns the results by step name.
 // It fails the test on the first handler error.
-func Chain(t testing.TB, r *worker.Registry, taskContext any, links []Link) map[string]json.RawMessage {
-	t.Helper()
+func Chain(tb testing.TB, r *worker.Registry, taskContext any, links []Link) map[string]json.RawMessage {
+	tb.Helper()
 	results := map[string]json.RawMessage{}
 	for _, link := range links {
 		deps := make(map[string]any, len(results))
 		for name, raw := range results {
 			deps[name] = raw
 		}
-		step := New(t, Options{Name: link.Name, Callable: link.Callable, Context: taskContext, Dependencies: deps})
-		results[link.Name] = Run(t, r, step)
+		step := New(tb, Options{Name: link.Name, Callable: link.Callable, Context: taskContext, Dependencies: deps})
+		results[link.Name] = Run(tb, r, step)
 	}
 	return results
 }
@@ -115,11 +114,11 @@ func Call(t testing.TB, r *worker.Registry, ctx context.Context, step *worker.Ta
 
 // RequireStepError checks that err is a *worker.StepError with code and
 // the given retryability.
-func RequireStepError(t testing.TB, err error, code string, retryable bool) {
-	t.Helper()
-	require.Error(t, err)
+func RequireStepError(tb testing.TB, err error, code string, retryable bool) {
+	tb.Helper()
+	require.Error(tb, err)
 	var se *worker.StepError
-	require.True(t, errors.As(err, &se), "want a *worker.StepError, got %T: %v", err, err)
-	require.Equal(t, code, se.Code, "message: %s", se.Message)
-	require.Equal(t, retryable, se.Retryable, "retryable of %s", se.Code)
+	require.ErrorAs(tb, err, &se, "want a *worker.StepError, got %T: %v", err, err)
+	require.Equal(tb, code, se.Code, "message: %s", se.Message)
+	require.Equal(tb, retryable, se.Retryable, "retryable of %s", se.Code)
 }
