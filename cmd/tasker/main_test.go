@@ -83,7 +83,7 @@ func TestOrchestratorCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := runTasker(ctx, t, "orchestrator", "--database-url", db.URL, "--poll-interval", "50ms", "--log-level", "warn")
+		_, err := runTasker(ctx, t, "orchestrator", "--database-url", db.URL, "--listen", "127.0.0.1:0", "--poll-interval", "50ms", "--log-level", "warn")
 		done <- err
 	}()
 
