@@ -36,7 +36,11 @@ build: ## Build the tasker binary into bin/tasker.
 .PHONY: test
 test: postgres build ## Run every test against a throwaway PostgreSQL (installs what is missing).
 	go vet ./...
-	go run ./internal/pgtest/pgrun -- go test $(GO_TEST_FLAGS) ./...
+	TASKER_BIN=$(BIN)/tasker go run ./internal/pgtest/pgrun -- go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench-e2e
+bench-e2e: build ## Time one linear task and 200 concurrent diamond tasks end to end (real processes, durable PostgreSQL).
+	TASKER_BIN=$(BIN)/tasker go run ./test/e2e/bench
 
 .PHONY: generate
 generate: $(SQLC) ## Regenerate code: sqlc queries.
