@@ -8,7 +8,9 @@ SHELL := /usr/bin/env bash
 BIN := $(CURDIR)/bin
 SQLC_VERSION := v1.31.1
 GOLANGCI_LINT_VERSION := v2.15.0
+CONTROLLER_GEN_VERSION := v0.23.0
 SQLC := $(BIN)/sqlc-$(SQLC_VERSION)
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 # Build flags shared with the Dockerfile: a static, reproducible binary.
@@ -43,18 +45,24 @@ bench-e2e: build ## Time one linear task and 200 concurrent diamond tasks end to
 	TASKER_BIN=$(BIN)/tasker go run ./test/e2e/bench
 
 .PHONY: generate
-generate: $(SQLC) ## Regenerate code: sqlc queries.
+generate: $(SQLC) $(CONTROLLER_GEN) ## Regenerate code: sqlc queries, deepcopy methods of api/.
 	$(SQLC) generate
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Regenerate the CRDs in config/crd/bases from api/.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: generate ## Fail when generated code, formatting or go.mod are stale.
+verify: generate manifests ## Fail when generated code, CRDs, formatting or go.mod are stale.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go mod tidy
-	@git diff --exit-code -- . ':(exclude)bin' || { echo "generated files or go.mod are stale: run make generate / go mod tidy and commit"; exit 1; }
+	@git diff --exit-code -- . ':(exclude)bin' || { echo "generated files or go.mod are stale: run make generate manifests / go mod tidy and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- api config/crd internal/dbsqlc)" || { echo "uncommitted generated files:"; git status --porcelain --untracked-files=all -- api config/crd internal/dbsqlc; exit 1; }
 
 ##@ Dependencies
 
@@ -65,6 +73,10 @@ postgres: ## Install the PostgreSQL server with apt-get when its binaries are mi
 $(SQLC):
 	GOBIN=$(BIN) go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 	mv $(BIN)/sqlc $@
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(BIN)/controller-gen $@
 
 $(GOLANGCI_LINT):
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
