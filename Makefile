@@ -36,9 +36,10 @@ build: ## Build the tasker binary into bin/tasker.
 	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o $(BIN)/tasker ./cmd/tasker
 
 .PHONY: test
-test: postgres build ## Run every test against a throwaway PostgreSQL (installs what is missing).
+test: postgres build ## Run every test against a throwaway PostgreSQL and a local API server (installs what is missing).
 	go vet ./...
-	TASKER_BIN=$(BIN)/tasker go run ./internal/pgtest/pgrun -- go test $(GO_TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" TASKER_BIN=$(BIN)/tasker \
+		go run ./internal/pgtest/pgrun -- go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench-e2e
 bench-e2e: build ## Time one linear task and 200 concurrent diamond tasks end to end (real processes, durable PostgreSQL).
@@ -65,6 +66,10 @@ verify: generate manifests ## Fail when generated code, CRDs, formatting or go.m
 	@test -z "$$(git status --porcelain --untracked-files=all -- api config/crd internal/dbsqlc)" || { echo "uncommitted generated files:"; git status --porcelain --untracked-files=all -- api config/crd internal/dbsqlc; exit 1; }
 
 ##@ Dependencies
+
+.PHONY: envtest
+envtest: ## Build (once, cached by version) the envtest control plane, kube-apiserver and etcd, from Go modules.
+	@hack/envtest.sh
 
 .PHONY: postgres
 postgres: ## Install the PostgreSQL server with apt-get when its binaries are missing.

@@ -117,6 +117,32 @@ type TaskTemplateStatus struct {
 	// syncedAt is when the spec was last registered in the database.
 	// +optional
 	SyncedAt *metav1.Time `json:"syncedAt,omitempty"`
+
+	// registered is the key the spec was last registered under. When
+	// spec.namespaceName, spec.name or spec.version changes, the controller
+	// registers the new key and retires this one; deleting the resource retires
+	// it too.
+	// +optional
+	Registered *TemplateKey `json:"registered,omitempty"`
+}
+
+// TemplateKey identifies a template in the database: tasks are created by
+// namespace name, name and version.
+type TemplateKey struct {
+	// namespaceName is the workflow namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=40
+	NamespaceName string `json:"namespaceName"`
+
+	// name is the template name.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Name string `json:"name"`
+
+	// version is the template version.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Version string `json:"version"`
 }
 
 // TaskTemplate is a workflow template. The operator validates its spec and

@@ -66,6 +66,12 @@ func TestDatabaseURLFromEnvironment(t *testing.T) {
 	require.Contains(t, out, "schema at version 3")
 }
 
+func TestManagerNeedsAWorkerImage(t *testing.T) {
+	t.Setenv("TASKER_WORKER_IMAGE", "")
+	_, err := runTasker(t.Context(), t, "manager", "--database-url", "postgres://x")
+	require.ErrorContains(t, err, "--worker-image (or TASKER_WORKER_IMAGE) is required")
+}
+
 func TestBadLogFlags(t *testing.T) {
 	t.Parallel()
 	_, err := runTasker(t.Context(), t, "migrate", "--database-url", "postgres://x", "--log-level", "loud")
@@ -131,7 +137,7 @@ func TestHelpDescribesEveryCommand(t *testing.T) {
 	t.Parallel()
 	out, err := runTasker(t.Context(), t, "--help")
 	require.NoError(t, err)
-	for _, command := range []string{"migrate", "orchestrator"} {
+	for _, command := range []string{"migrate", "orchestrator", "worker", "manager", "task", "template"} {
 		require.Contains(t, out, command, "help mentions %s", command)
 	}
 	out, err = runTasker(t.Context(), t, "orchestrator", "--help")

@@ -27,7 +27,7 @@ Every flag can also be set with the environment variable named in its help.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMigrateCommand(), newOrchestratorCommand(), newWorkerCommand(), newTaskCommand(), newTemplateCommand())
+	root.AddCommand(newMigrateCommand(), newOrchestratorCommand(), newWorkerCommand(), newTaskCommand(), newTemplateCommand(), newManagerCommand())
 	return root
 }
 
