@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -124,11 +125,16 @@ func (e *Engine) settleFailure(ctx context.Context, tx pgx.Tx, task dbsqlc.Taske
 // afterStepSatisfied releases the children of a step that completed or was
 // resolved, enqueues those that became ready, and re-evaluates the task.
 func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep, reason string) error {
-	if _, err := e.queries.ReleaseChildren(ctx, tx, step.StepUUID); err != nil {
+	children, err := e.queries.ReleaseChildren(ctx, tx, step.StepUUID)
+	if err != nil {
 		return fmt.Errorf("releasing children of %s: %w", step.Name, err)
 	}
-	if _, err := e.enqueueReady(ctx, tx, refOf(task), "parents complete after "+step.Name); err != nil {
-		return err
+	// Only a child whose last parent this was can have become ready (root
+	// steps are enqueued at creation), so most completions skip the query.
+	if slices.ContainsFunc(children, func(c dbsqlc.ReleaseChildrenRow) bool { return c.UnmetDependencies == 0 }) {
+		if _, err := e.enqueueReady(ctx, tx, refOf(task), "parents complete after "+step.Name); err != nil {
+			return err
+		}
 	}
 	return e.evaluateTask(ctx, tx, task, reason)
 }
