@@ -41,6 +41,10 @@ test: postgres build ## Run every test against a throwaway PostgreSQL and a loca
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" TASKER_BIN=$(BIN)/tasker \
 		go run ./internal/pgtest/pgrun -- go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: demo
+demo: postgres build ## Run the whole system on this machine and each example workflow once (DEMO_FLAGS=--keep stays up).
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(BIN)/tasker dev $(DEMO_FLAGS)
+
 .PHONY: bench-e2e
 bench-e2e: build ## Time one linear task and 200 concurrent diamond tasks end to end (real processes, durable PostgreSQL).
 	TASKER_BIN=$(BIN)/tasker go run ./test/e2e/bench
@@ -51,8 +55,9 @@ generate: $(SQLC) $(CONTROLLER_GEN) ## Regenerate code: sqlc queries, deepcopy m
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Regenerate the CRDs in config/crd/bases from api/.
+manifests: $(CONTROLLER_GEN) ## Regenerate the CRDs in config/crd/bases from api/, and config/rbac/role.yaml from the controllers' markers.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
@@ -68,7 +73,7 @@ verify: generate manifests ## Fail when generated code, CRDs, formatting or go.m
 ##@ Dependencies
 
 .PHONY: envtest
-envtest: ## Build (once, cached by version) the envtest control plane, kube-apiserver and etcd, from Go modules.
+envtest: ## Build (once, cached by version) kube-apiserver, etcd and kube-controller-manager from Go modules.
 	@hack/envtest.sh
 
 .PHONY: postgres

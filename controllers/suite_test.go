@@ -3,40 +3,47 @@ package controllers
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	workflowsv1alpha1 "github.com/taskerops/tasker/api/v1alpha1"
+	"github.com/taskerops/tasker/internal/kubeenv"
 	"github.com/taskerops/tasker/internal/pgtest"
 	"github.com/taskerops/tasker/orchestration"
 )
 
 // The suite runs the manager with both controllers against a real API
-// server (envtest) and a real PostgreSQL database; specs act and assert
-// through k8sClient (a direct client, not the manager's cache) and the
+// server (envtest), with the garbage collector of a real
+// kube-controller-manager, and a real PostgreSQL database; specs act and
+// assert through k8sClient (an admin client, not the manager's cache) and the
 // database, with Eventually.
+//
+// The manager runs as a user with only the RBAC rules that controller-gen
+// generates from the controllers' markers (config/rbac/role.yaml), so a
+// missing verb fails the specs as it would fail in a cluster.
 var (
-	ctx       context.Context
-	cancel    context.CancelFunc
-	testEnv   *envtest.Environment
-	k8sClient client.Client
-	testDB    *pgtest.Database
-	engine    *orchestration.Engine
+	ctx          context.Context
+	cancel       context.CancelFunc
+	controlPlane *kubeenv.ControlPlane
+	k8sClient    client.Client
+	testDB       *pgtest.Database
+	engine       *orchestration.Engine
 )
 
 // Test timings: controllers poll and resync fast so specs finish quickly.
@@ -63,21 +70,21 @@ var _ = BeforeSuite(func() {
 	testDB = pgtest.NewDatabase(GinkgoTB())
 	engine = orchestration.NewEngine(testDB.Pool, orchestration.Config{ProcessID: "controller-suite"})
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: envtestAssets(),
-	}
-	cfg, err := testEnv.Start()
+	var err error
+	controlPlane, err = kubeenv.Start(ctx, kubeenv.Options{
+		CRDDirectories:   []string{filepath.Join("..", "config", "crd", "bases")},
+		GarbageCollector: true,
+		Output:           GinkgoWriter,
+	})
 	Expect(err).NotTo(HaveOccurred())
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
-	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	k8sClient, err = client.New(controlPlane.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(managerConfig(), ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(SetupTaskTemplateController(mgr, TaskTemplateOptions{
 		Templates: engine.Templates(), ResyncInterval: testResync,
@@ -93,19 +100,29 @@ var _ = BeforeSuite(func() {
 
 var _ = AfterSuite(func() {
 	cancel()
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if controlPlane != nil {
+		Expect(controlPlane.Stop()).To(Succeed())
 	}
 })
 
-// envtestAssets returns the directory with kube-apiserver and etcd:
-// KUBEBUILDER_ASSETS when set (make test sets it), else what
-// hack/envtest.sh prints (building the binaries on first use).
-func envtestAssets() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	out, err := exec.Command(filepath.Join("..", "hack", "envtest.sh")).Output()
-	Expect(err).NotTo(HaveOccurred(), "building the envtest binaries with hack/envtest.sh")
-	return strings.TrimSpace(string(out))
+// managerUser is the identity the suite's manager runs as.
+const managerUser = "tasker-manager"
+
+// managerConfig binds the generated ClusterRole (config/rbac/role.yaml) to a
+// new user of no group and returns that user's client configuration.
+func managerConfig() *rest.Config {
+	data, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	role := &rbacv1.ClusterRole{}
+	Expect(yaml.UnmarshalStrict(data, role)).To(Succeed())
+	Expect(role.Rules).NotTo(BeEmpty())
+	Expect(k8sClient.Create(ctx, role)).To(Succeed())
+	Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: managerUser}},
+	})).To(Succeed())
+	cfg, err := controlPlane.AddUser(managerUser)
+	Expect(err).NotTo(HaveOccurred())
+	return cfg
 }

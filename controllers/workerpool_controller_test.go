@@ -163,22 +163,24 @@ var _ = Describe("WorkerPool controller", func() {
 				HaveField("Kind", "WorkerPool"), HaveField("Name", "workers"), HaveField("UID", pool.UID),
 				HaveField("Controller", HaveValue(BeTrue())), HaveField("BlockOwnerDeletion", HaveValue(BeTrue())))))
 
-		By("deleting the pool in the foreground: the API server waits for the garbage collector")
+		By("deleting the pool in the foreground: the garbage collector deletes the Deployment, then the pool")
 		Expect(k8sClient.Delete(ctx, pool, client.PropagationPolicy(metav1.DeletePropagationForeground))).To(Succeed())
-		deleting := getPool(key)(Default)
-		Expect(deleting.DeletionTimestamp).NotTo(BeNil())
-		Expect(deleting.Finalizers).To(ContainElement(metav1.FinalizerDeleteDependents))
-		Expect(getDeployment(key)(Default).OwnerReferences).To(ConsistOf(HaveField("UID", deleting.UID)),
-			"the reference by which a garbage collector deletes the Deployment before the pool")
+		Eventually(func() error {
+			return k8sClient.Get(ctx, key, &workflowsv1alpha1.WorkerPool{})
+		}).Should(Satisfy(apierrors.IsNotFound), "the pool goes once its Deployment is gone")
+		expectDeploymentCollected(key)
+	})
 
-		By("doing the garbage collector's part: the controller does not recreate the Deployment of a pool being deleted")
-		Expect(k8sClient.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})).To(Succeed())
-		expectNoDeployment(key)
-		deleting.Finalizers = nil
-		Expect(k8sClient.Update(ctx, deleting)).To(Succeed())
+	It("has its Deployment garbage-collected after a plain (background) delete", func() {
+		pool := newTestPool(key.Namespace, newPoolWorkflowNamespace("gc_background"))
+		createTestPool(pool)
+		Eventually(getDeployment(key)).Should(HaveField("OwnerReferences", HaveLen(1)))
+
+		Expect(k8sClient.Delete(ctx, pool)).To(Succeed())
 		Eventually(func() error {
 			return k8sClient.Get(ctx, key, &workflowsv1alpha1.WorkerPool{})
 		}).Should(Satisfy(apierrors.IsNotFound))
+		expectDeploymentCollected(key)
 	})
 })
 

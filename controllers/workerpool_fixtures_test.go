@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -108,6 +109,15 @@ func poolReadyConditionOf(key client.ObjectKey) func(Gomega) metav1.Condition {
 
 // expectNoDeployment asserts that the Deployment with key does not appear
 // for a while.
+// expectDeploymentCollected waits for the garbage collector to delete the
+// Deployment with key, then checks that nothing recreates it.
+func expectDeploymentCollected(key client.ObjectKey) {
+	Eventually(func() error {
+		return k8sClient.Get(ctx, key, &appsv1.Deployment{})
+	}).Should(Satisfy(apierrors.IsNotFound), "the garbage collector deletes the Deployment of a deleted pool")
+	expectNoDeployment(key)
+}
+
 func expectNoDeployment(key client.ObjectKey) {
 	Consistently(func() error {
 		return k8sClient.Get(ctx, key, &appsv1.Deployment{})

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prints the absolute directory holding the envtest control plane binaries,
 # kube-apiserver and etcd: what KUBEBUILDER_ASSETS must point at for
-# sigs.k8s.io/controller-runtime/pkg/envtest. Builds them first from Go modules
+# sigs.k8s.io/controller-runtime/pkg/envtest. It also holds a
+# kube-controller-manager, whose garbage collector the tests and `tasker dev`
+# run beside envtest (internal/kubeenv). Builds them first from Go modules
 # (the hack/envtest module) when they are missing, since setup-envtest needs a
 # download site that is not always reachable; only the Go module proxy is.
 #
@@ -35,9 +37,16 @@ etcd_version="$(modver go.etcd.io/etcd/server/v3)"
 
 dir="${TASKER_ENVTEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tasker/envtest/k8s-${k8s_version#v}-etcd-${etcd_version#v}}"
 
-# ready succeeds when both binaries are in place. They are only ever moved in
+binaries=(kube-apiserver etcd kube-controller-manager)
+
+# ready succeeds when every binary is in place. They are only ever moved in
 # whole (rename within one directory), so present means complete.
-ready() { [[ -x "$dir/kube-apiserver" && -x "$dir/etcd" ]]; }
+ready() {
+	local bin
+	for bin in "${binaries[@]}"; do
+		[[ -x "$dir/$bin" ]] || return 1
+	done
+}
 
 if ready; then
 	(cd "$dir" && pwd)
@@ -65,7 +74,7 @@ else
 	log "flock not found; building without a lock"
 fi
 
-command -v go >/dev/null 2>&1 || die "go not found in PATH; it is needed to build kube-apiserver and etcd"
+command -v go >/dev/null 2>&1 || die "go not found in PATH; it is needed to build kube-apiserver, etcd and kube-controller-manager"
 
 tmp="$(mktemp -d "$dir/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
@@ -79,7 +88,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
 
-log "building kube-apiserver $k8s_version and etcd $etcd_version into $dir"
+log "building kube-apiserver and kube-controller-manager $k8s_version, and etcd $etcd_version, into $dir"
 log "(several minutes the first time on a cold Go build cache; later runs reuse them)"
 start=$SECONDS
 # The build runs as a background job in a process group of its own (set -m)
@@ -98,22 +107,22 @@ trap 'stop_build; exit 143' TERM
 cd "$module"
 set -m
 CGO_ENABLED=0 GOWORK=off go build -mod=readonly -trimpath -buildvcs=false \
-	-ldflags "$ldflags" -o "$tmp/" ./kube-apiserver ./etcd >&2 &
+	-ldflags "$ldflags" -o "$tmp/" "${binaries[@]/#/./}" >&2 &
 build=$!
 set +m
 if ! wait "$build"; then
-	die "building kube-apiserver and etcd in $module failed (go output above); nothing was installed in $dir"
+	die "building ${binaries[*]} in $module failed (go output above); nothing was installed in $dir"
 fi
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Both must at least start before they are installed.
-for bin in kube-apiserver etcd; do
+# Each must at least start before it is installed.
+for bin in "${binaries[@]}"; do
 	out="$("$tmp/$bin" --version 2>&1)" || die "the freshly built $bin does not run: $out"
 	log "$bin: $(echo "$out" | head -n 1)"
 done
 
-for bin in etcd kube-apiserver; do
+for bin in "${binaries[@]}"; do
 	mv -f "$tmp/$bin" "$dir/$bin"
 done
 log "built in $((SECONDS - start))s"

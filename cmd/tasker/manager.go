@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,6 +37,9 @@ type managerOptions struct {
 	resync         time.Duration
 	poll           time.Duration
 	skipMigrations bool
+	// restConfig, when set, is the API server to use instead of the
+	// in-cluster configuration or KUBECONFIG (`tasker dev` sets it).
+	restConfig *rest.Config
 }
 
 func newManagerCommand() *cobra.Command {
@@ -51,7 +56,7 @@ func newManagerCommand() *cobra.Command {
 
 It uses the in-cluster configuration, or KUBECONFIG outside a cluster.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), cmd.ErrOrStderr()) },
 	}
 	fs := cmd.Flags()
 	o.db.addFlags(fs)
@@ -67,14 +72,14 @@ It uses the in-cluster configuration, or KUBECONFIG outside a cluster.`,
 	return cmd
 }
 
-func (o *managerOptions) run(ctx context.Context) error {
+func (o *managerOptions) run(ctx context.Context, logs io.Writer) error {
 	if err := o.db.validate(); err != nil {
 		return err
 	}
 	if o.workerImage == "" {
 		return errors.New("--worker-image (or TASKER_WORKER_IMAGE) is required: the image WorkerPools run by default")
 	}
-	logger, err := o.logs.logger()
+	logger, err := o.logs.logger(logs)
 	if err != nil {
 		return err
 	}
@@ -113,9 +118,12 @@ func (o *managerOptions) newManager(pool *pgxpool.Pool) (ctrl.Manager, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return nil, fmt.Errorf("finding the Kubernetes API (in-cluster config or KUBECONFIG): %w", err)
+	cfg := o.restConfig
+	if cfg == nil {
+		var err error
+		if cfg, err = ctrl.GetConfig(); err != nil {
+			return nil, fmt.Errorf("finding the Kubernetes API (in-cluster config or KUBECONFIG): %w", err)
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,

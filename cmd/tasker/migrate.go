@@ -34,7 +34,7 @@ tasker's tables; the tasker.schema_migrations bookkeeping table stays).`,
 			if err := db.validate(); err != nil {
 				return err
 			}
-			logger, err := logs.logger()
+			logger, err := logs.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ func newOrchestratorCommand() *cobra.Command {
 			if err := db.validate(); err != nil {
 				return err
 			}
-			logger, err := logs.logger()
+			logger, err := logs.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ Every flag can also be set with the environment variable named in its help.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMigrateCommand(), newOrchestratorCommand(), newWorkerCommand(), newTaskCommand(), newTemplateCommand(), newManagerCommand())
+	root.AddCommand(newMigrateCommand(), newOrchestratorCommand(), newWorkerCommand(), newTaskCommand(), newTemplateCommand(), newManagerCommand(), newDevCommand())
 	return root
 }
 
@@ -42,7 +43,8 @@ func (o *logOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.format, "log-format", envOr("TASKER_LOG_FORMAT", "text"), "log format: text or json (env TASKER_LOG_FORMAT)")
 }
 
-func (o *logOptions) logger() (*slog.Logger, error) {
+// logger returns a logger that writes to w (the command's stderr).
+func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", o.level)
@@ -50,9 +52,9 @@ func (o *logOptions) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(o.format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
 		return nil, fmt.Errorf("--log-format: %q is not one of text, json", o.format)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ own handlers, build a binary that registers them in a worker.Registry (see READM
 On SIGTERM the worker stops reading, lets running steps finish within
 --shutdown-grace, hands the others back to the queue, and exits 0.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), cmd.ErrOrStderr()) },
 	}
 	fs := cmd.Flags()
 	o.db.addFlags(fs)
@@ -69,11 +70,11 @@ On SIGTERM the worker stops reading, lets running steps finish within
 	return cmd
 }
 
-func (o *workerOptions) run(ctx context.Context) error {
+func (o *workerOptions) run(ctx context.Context, logs io.Writer) error {
 	if err := o.db.validate(); err != nil {
 		return err
 	}
-	logger, err := o.logs.logger()
+	logger, err := o.logs.logger(logs)
 	if err != nil {
 		return err
 	}
