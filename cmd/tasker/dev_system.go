@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,22 +205,22 @@ func (s *devSystem) explain(ctx context.Context, doing string, err error) error 
 	return err
 }
 
-// printKeep tells the user how to reach the system that stays up.
+// printKeep tells the user how to reach the system that stays up: the
+// exports let kubectl and `tasker task` find it without flags.
 func (s *devSystem) printKeep() {
 	fmt.Fprintf(s.out, `
-Tasker is running; Ctrl-C stops it and removes its files.
+Tasker is running; Ctrl-C stops it and removes its files. In another shell:
 
-  REST API       %[1]s  (token in %[2]s)
-  Kubernetes     export KUBECONFIG=%[3]s
-  PostgreSQL     %[4]s
-  workers        %[5]s
+  export KUBECONFIG=%s
+  export TASKER_SERVER=%s TASKER_TOKEN_FILE=%s
+  export TASKER_DATABASE_URL=%s
 
-Try:
   kubectl get tasktemplates,workerpools
-  tasker task create --server %[1]s --token-file %[2]s \
-      --namespace linear_workflow --name mathematical_sequence --context '{"even_number": 8}' --watch
-  tasker task list --server %[1]s --token-file %[2]s
-`, s.apiURL, s.tokenFile, s.kubeconfig, s.dbURL, fmt.Sprint(s.workerCommands))
+  tasker task create linear_workflow mathematical_sequence --context '{"even_number": 8}' --watch
+  tasker task list
+
+The workers stand in for WorkerPool pods: %s
+`, s.kubeconfig, s.apiURL, s.tokenFile, s.dbURL, strings.Join(s.workerCommands, "; "))
 }
 
 // stop stops the components, the control plane and PostgreSQL, and removes

@@ -64,7 +64,7 @@ It uses the in-cluster configuration, or KUBECONFIG outside a cluster.`,
 	fs.StringVar(&o.metricsListen, "metrics-listen", envOr("TASKER_METRICS_LISTEN", ":8080"), "address for Prometheus metrics, 0 to disable (env TASKER_METRICS_LISTEN)")
 	fs.StringVar(&o.healthListen, "health-listen", envOr("TASKER_HEALTH_LISTEN", ":8081"), "address for /healthz and /readyz (env TASKER_HEALTH_LISTEN)")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader so that only one manager replica reconciles at a time")
-	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", envOr("TASKER_LEADER_ELECTION_NAMESPACE", ""), "namespace of the leader-election lease (default: the pod's namespace)")
+	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", envOr("TASKER_LEADER_ELECTION_NAMESPACE", ""), "namespace of the leader-election lease (env TASKER_LEADER_ELECTION_NAMESPACE; default: the pod's namespace)")
 	fs.StringVar(&o.workerImage, "worker-image", envOr("TASKER_WORKER_IMAGE", ""), "image for WorkerPools that name none: the operator's own image (env TASKER_WORKER_IMAGE; required)")
 	fs.DurationVar(&o.resync, "template-resync", 10*time.Minute, "how often every TaskTemplate is registered again (repairs a database that was reset)")
 	fs.DurationVar(&o.poll, "queue-poll", 15*time.Second, "how often WorkerPools read their queue depth and in-flight steps (status, and autoscaling)")

@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"regexp"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,43 +74,20 @@ func TestDevKeep(t *testing.T) {
 	require.NoError(t, err)
 	root, err := harness.ModuleRoot()
 	require.NoError(t, err)
+	dev, err := harness.StartDev(ctx, bin, root, devTimeout)
+	require.NoError(t, err)
+	defer func() { _ = dev.Stop() }()
+	require.Contains(t, dev.Output, "Tasker is running; Ctrl-C stops it")
 
-	cmd := exec.CommandContext(ctx, bin, "dev", "--keep", "--timeout", devTimeout.String())
-	cmd.Dir = root
-	cmd.Stderr = os.Stderr
-	stdout, stdoutWriter := io.Pipe()
-	cmd.Stdout = stdoutWriter
-	require.NoError(t, cmd.Start())
-	defer stdoutWriter.Close()
-	defer func() { _ = cmd.Process.Kill() }()
-
-	// Read until the summary's last line; keep reading (and discarding)
-	// afterwards so the process never blocks on a full pipe.
-	var seen bytes.Buffer
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		seen.WriteString(lines.Text() + "\n")
-		if strings.HasPrefix(lines.Text(), "  tasker task list") {
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	text := seen.String()
-	require.Contains(t, text, "Tasker is running; Ctrl-C stops it", "tasker dev --keep output:\n%s", text)
-
-	server := regexp.MustCompile(`REST API\s+(\S+)\s+\(token in (\S+)\)`).FindStringSubmatch(text)
-	require.NotNil(t, server, text)
-	kubeconfig := regexp.MustCompile(`export KUBECONFIG=(\S+)`).FindStringSubmatch(text)
-	require.NotNil(t, kubeconfig, text)
-
-	list := exec.CommandContext(ctx, bin, "task", "list", "--server", server[1], "--token-file", server[2])
+	list := exec.CommandContext(ctx, bin, "task", "list")
+	list.Env = append(os.Environ(), "TASKER_SERVER="+dev.Env["TASKER_SERVER"], "TASKER_TOKEN_FILE="+dev.Env["TASKER_TOKEN_FILE"])
 	listed, err := list.CombinedOutput()
 	require.NoError(t, err, string(listed))
 	for workflow := range workedValues {
 		require.Contains(t, string(listed), workflow)
 	}
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig[1])
+	cfg, err := clientcmd.BuildConfigFromFlags("", dev.Env["KUBECONFIG"])
 	require.NoError(t, err)
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -129,9 +101,7 @@ func TestDevKeep(t *testing.T) {
 	require.NoError(t, k8s.List(ctx, &pools))
 	require.Len(t, pools.Items, 1)
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	require.NoError(t, cmd.Wait(), "tasker dev --keep exits 0 on Ctrl-C")
-	m := workDirLine.FindStringSubmatch(text)
-	require.NotNil(t, m, text)
-	require.NoDirExists(t, m[1], "Ctrl-C removes the work directory")
+	require.NoError(t, dev.Stop(), "tasker dev --keep exits 0 on Ctrl-C")
+	require.NotEmpty(t, dev.WorkDir)
+	require.NoDirExists(t, dev.WorkDir, "Ctrl-C removes the work directory")
 }
