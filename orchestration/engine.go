@@ -33,6 +33,10 @@ type Config struct {
 	// ResultBatchSize is how many result messages one round reads.
 	// Default 64.
 	ResultBatchSize int
+	// ResultWorkers is how many results of one batch are processed at once,
+	// each in its own transaction; results of the same task are processed
+	// one after another, in message order. Default 8.
+	ResultWorkers int
 	// ResultVisibility is how long a result message being processed stays
 	// hidden from other orchestrators; if this process dies, another picks
 	// the message up after it. Default 30s.
@@ -69,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResultBatchSize <= 0 {
 		c.ResultBatchSize = 64
+	}
+	if c.ResultWorkers <= 0 {
+		c.ResultWorkers = 8
 	}
 	if c.ResultVisibility <= 0 {
 		c.ResultVisibility = 30 * time.Second

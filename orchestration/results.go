@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,7 +18,9 @@ import (
 )
 
 // ProcessResults reads one batch from the results queue and processes each
-// message in its own transaction. It returns how many messages it read. A
+// message in its own transaction, up to ResultWorkers at once; the messages
+// of one task are processed in order by one goroutine, so they never wait
+// for each other's task lock. It returns how many messages it read. A
 // malformed message is archived with the reason; a message whose
 // processing failed for another reason stays hidden until its visibility
 // timeout ends and is then tried again. The error is non-nil only when
@@ -26,24 +31,68 @@ func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading results: %w", err)
 	}
-	var lastErr error
-	failed := 0
-	for _, msg := range msgs {
-		if err := e.processResult(ctx, msg); err != nil {
-			failed++
-			lastErr = err
-			e.log.ErrorContext(ctx, "processing step result failed; it will be retried", "msg_id", msg.ID, "error", err)
-		}
+	var (
+		mu      sync.Mutex
+		lastErr error
+		failed  int
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, e.cfg.ResultWorkers)
+	)
+	for _, group := range groupResultsByTask(msgs) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			for _, m := range group {
+				if err := e.processResult(ctx, m.msg, m.result, m.decodeErr); err != nil {
+					e.log.ErrorContext(ctx, "processing step result failed; it will be retried", "msg_id", m.msg.ID, "error", err)
+					mu.Lock()
+					failed++
+					lastErr = err
+					mu.Unlock()
+				}
+			}
+		})
 	}
+	wg.Wait()
 	if failed > 0 && failed == len(msgs) {
 		return len(msgs), lastErr
 	}
 	return len(msgs), nil
 }
 
-// processResult applies one result message; a malformed one is archived.
-func (e *Engine) processResult(ctx context.Context, msg queue.Message) error {
-	result, err := dispatch.DecodeResultMessage(msg.Body)
+// decodedResult is a result message with its decoding.
+type decodedResult struct {
+	msg       queue.Message
+	result    dispatch.ResultMessage
+	decodeErr error
+}
+
+// groupResultsByTask decodes the messages and groups them by task, each
+// group in message order, the groups in the order of their first message.
+// Messages that do not decode form groups of one.
+func groupResultsByTask(msgs []queue.Message) [][]decodedResult {
+	var groups [][]decodedResult
+	index := make(map[uuid.UUID]int, len(msgs))
+	for _, msg := range msgs {
+		result, err := dispatch.DecodeResultMessage(msg.Body)
+		d := decodedResult{msg: msg, result: result, decodeErr: err}
+		if err != nil {
+			groups = append(groups, []decodedResult{d})
+			continue
+		}
+		if i, ok := index[result.TaskUUID]; ok {
+			groups[i] = append(groups[i], d)
+			continue
+		}
+		index[result.TaskUUID] = len(groups)
+		groups = append(groups, []decodedResult{d})
+	}
+	return groups
+}
+
+// processResult applies one decoded result message; a malformed one is
+// archived.
+func (e *Engine) processResult(ctx context.Context, msg queue.Message, result dispatch.ResultMessage, err error) error {
 	if err == nil {
 		err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
 			return e.applyResult(ctx, tx, result, msg.ID)

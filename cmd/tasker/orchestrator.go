@@ -72,6 +72,7 @@ func newOrchestratorCommand() *cobra.Command {
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", 5*time.Second, "how often to look for due retries and expired claims")
 	fs.DurationVar(&cfg.LeaseGrace, "lease-grace", 30*time.Second, "how long after a claim expired the sweeper re-enqueues the step itself")
 	fs.IntVar(&cfg.ResultBatchSize, "result-batch-size", 64, "result messages read per round")
+	fs.IntVar(&cfg.ResultWorkers, "result-workers", 8, "results processed at once, each in its own transaction (the pool gets this many connections more than 8)")
 	fs.BoolVar(&skipMigration, "skip-migrations", false, "do not apply migrations at start")
 	return cmd
 }
@@ -111,9 +112,11 @@ func (o *apiOptions) token() (string, error) {
 }
 
 func runOrchestrator(ctx context.Context, logger *slog.Logger, url string, cfg orchestration.Config, server apiOptions, token string, migrateFirst bool) error {
-	pool, err := pgxpool.New(ctx, url)
+	// A connection per result goroutine, plus the reader, the sweeper and
+	// the API's requests.
+	pool, err := newPool(ctx, url, cfg.ResultWorkers+8)
 	if err != nil {
-		return fmt.Errorf("connecting to the database: %w", err)
+		return err
 	}
 	defer pool.Close()
 	if migrateFirst {

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -84,4 +87,23 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// newPool connects to the database with a pool of at least conns
+// connections, or exactly the pool_max_conns that the URL gives. pgx's
+// default (the larger of 4 and the number of CPUs) would make a worker's
+// handlers, or an orchestrator's result goroutines, queue for connections.
+func newPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, int32(min(conns, math.MaxInt32)))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the database: %w", err)
+	}
+	return pool, nil
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -86,9 +85,11 @@ func (o *workerOptions) run(ctx context.Context, logs io.Writer) error {
 	if err := handlers.RegisterAll(registry); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, o.db.url)
+	// A connection per step in flight, plus the reader, the heartbeat and
+	// the probes.
+	pool, err := newPool(ctx, o.db.url, o.concurrency+4)
 	if err != nil {
-		return fmt.Errorf("connecting to the database: %w", err)
+		return err
 	}
 	defer pool.Close()
 	metrics := prometheus.NewRegistry()

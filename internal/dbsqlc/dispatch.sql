@@ -68,15 +68,21 @@ SELECT t.task_uuid, t.namespace_name, t.name, t.version, t.context, t.correlatio
 FROM tasker.tasks t WHERE t.task_uuid = @task_uuid;
 
 -- name: ListAncestorResults :many
--- The results of every ancestor of a step, by name.
-WITH RECURSIVE ancestors AS (
-    SELECT e.from_step_uuid FROM tasker.workflow_step_edges e WHERE e.to_step_uuid = @step_uuid
+-- The results of every ancestor of a step, by name. Every scan is limited to
+-- the step's task (edges by task, steps by (task, name)): the planner cannot
+-- estimate a recursive CTE and would otherwise pick plans that read whole
+-- tables, which grow with every task.
+WITH RECURSIVE edges AS MATERIALIZED (
+    SELECT e.from_step_uuid, e.to_step_uuid FROM tasker.workflow_step_edges e WHERE e.task_uuid = @task_uuid
+), ancestors AS (
+    SELECT e.from_step_uuid FROM edges e WHERE e.to_step_uuid = @step_uuid
     UNION
-    SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+    SELECT e.from_step_uuid FROM edges e
     JOIN ancestors a ON e.to_step_uuid = a.from_step_uuid
 )
 SELECT s.name, s.results, s.state
-FROM ancestors a JOIN tasker.workflow_steps s ON s.step_uuid = a.from_step_uuid;
+FROM tasker.workflow_steps s JOIN ancestors a ON s.step_uuid = a.from_step_uuid
+WHERE s.task_uuid = @task_uuid;
 
 -- name: ReleaseClaim :execrows
 -- Hands a claimed step back without an outcome (the worker is shutting

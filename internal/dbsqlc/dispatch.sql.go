@@ -165,15 +165,23 @@ func (q *Queries) GetTaskForStep(ctx context.Context, db DBTX, taskUuid uuid.UUI
 }
 
 const listAncestorResults = `-- name: ListAncestorResults :many
-WITH RECURSIVE ancestors AS (
-    SELECT e.from_step_uuid FROM tasker.workflow_step_edges e WHERE e.to_step_uuid = $1
+WITH RECURSIVE edges AS MATERIALIZED (
+    SELECT e.from_step_uuid, e.to_step_uuid FROM tasker.workflow_step_edges e WHERE e.task_uuid = $1
+), ancestors AS (
+    SELECT e.from_step_uuid FROM edges e WHERE e.to_step_uuid = $2
     UNION
-    SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+    SELECT e.from_step_uuid FROM edges e
     JOIN ancestors a ON e.to_step_uuid = a.from_step_uuid
 )
 SELECT s.name, s.results, s.state
-FROM ancestors a JOIN tasker.workflow_steps s ON s.step_uuid = a.from_step_uuid
+FROM tasker.workflow_steps s JOIN ancestors a ON s.step_uuid = a.from_step_uuid
+WHERE s.task_uuid = $1
 `
+
+type ListAncestorResultsParams struct {
+	TaskUUID uuid.UUID
+	StepUUID uuid.UUID
+}
 
 type ListAncestorResultsRow struct {
 	Name    string
@@ -181,9 +189,12 @@ type ListAncestorResultsRow struct {
 	State   string
 }
 
-// The results of every ancestor of a step, by name.
-func (q *Queries) ListAncestorResults(ctx context.Context, db DBTX, stepUuid uuid.UUID) ([]ListAncestorResultsRow, error) {
-	rows, err := db.Query(ctx, listAncestorResults, stepUuid)
+// The results of every ancestor of a step, by name. Every scan is limited to
+// the step's task (edges by task, steps by (task, name)): the planner cannot
+// estimate a recursive CTE and would otherwise pick plans that read whole
+// tables, which grow with every task.
+func (q *Queries) ListAncestorResults(ctx context.Context, db DBTX, arg ListAncestorResultsParams) ([]ListAncestorResultsRow, error) {
+	rows, err := db.Query(ctx, listAncestorResults, arg.TaskUUID, arg.StepUUID)
 	if err != nil {
 		return nil, err
 	}

@@ -147,7 +147,9 @@ func (e *Executor) Load(ctx context.Context, claim *Claim) (*StepInput, error) {
 	if err != nil {
 		return nil, dbtx.Interpret(err, "dispatch: loading task "+claim.Step.TaskUUID.String())
 	}
-	rows, err := e.queries.ListAncestorResults(ctx, e.pool, claim.Step.StepUUID)
+	rows, err := e.queries.ListAncestorResults(ctx, e.pool, dbsqlc.ListAncestorResultsParams{
+		TaskUUID: claim.Step.TaskUUID, StepUUID: claim.Step.StepUUID,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: loading ancestor results of %s: %w", claim.Step.StepUUID, err)
 	}

@@ -1,11 +1,15 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/taskerops/tasker/orchestration/queue/internal/pgmqsql"
 )
@@ -37,12 +41,8 @@ func (c *Client) Send(ctx context.Context, db DBTX, queue string, body any, dela
 	if err != nil {
 		return 0, fmt.Errorf("queue %q: send: %w", queue, err)
 	}
-	id, err := c.queries.SendAndNotify(ctx, db, pgmqsql.SendAndNotifyParams{
-		QueueName:    queue,
-		Message:      message,
-		DelaySeconds: delaySeconds,
-		Channel:      Channel(queue),
-	})
+	var id int64
+	err = db.QueryRow(ctx, c.statements(queue).send, delaySeconds, message, Channel(queue), queue).Scan(&id)
 	return id, interpretError(err, "send", queue)
 }
 
@@ -65,12 +65,11 @@ func (c *Client) SendBatch(ctx context.Context, db DBTX, queue string, bodies []
 	if err != nil {
 		return nil, fmt.Errorf("queue %q: send batch: %w", queue, err)
 	}
-	ids, err := c.queries.SendBatchAndNotify(ctx, db, pgmqsql.SendBatchAndNotifyParams{
-		QueueName:    queue,
-		Messages:     bodies,
-		DelaySeconds: delaySeconds,
-		Channel:      Channel(queue),
-	})
+	rows, err := db.Query(ctx, c.statements(queue).sendBatch, delaySeconds, bodies, Channel(queue), queue)
+	if err != nil {
+		return nil, interpretError(err, "send batch", queue)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, interpretError(err, "send batch", queue)
 }
 
@@ -90,24 +89,24 @@ func (c *Client) Read(ctx context.Context, db DBTX, queue string, visibility tim
 	if err != nil {
 		return nil, fmt.Errorf("queue %q: read: %w", queue, err)
 	}
-	rows, err := c.queries.ReadMessages(ctx, db, pgmqsql.ReadMessagesParams{
-		QueueName: queue,
-		VTSeconds: vtSeconds,
-		Qty:       int32(batch),
+	rows, err := db.Query(ctx, c.statements(queue).read, vtSeconds, int32(batch))
+	if err != nil {
+		return nil, interpretError(err, "read", queue)
+	}
+	messages, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
+		var (
+			m    Message
+			body string
+			read int32
+		)
+		err := row.Scan(&m.ID, &read, &m.EnqueuedAt, &m.VisibleAt, &body)
+		m.ReadCount, m.Body = int(read), json.RawMessage(body)
+		return m, err
 	})
 	if err != nil {
 		return nil, interpretError(err, "read", queue)
 	}
-	messages := make([]Message, len(rows))
-	for i, row := range rows {
-		messages[i] = Message{
-			ID:         row.MsgID,
-			ReadCount:  int(row.ReadCt),
-			EnqueuedAt: row.EnqueuedAt,
-			VisibleAt:  row.VT,
-			Body:       json.RawMessage(row.Message),
-		}
-	}
+	slices.SortFunc(messages, func(a, b Message) int { return cmp.Compare(a.ID, b.ID) })
 	return messages, nil
 }
 
@@ -120,7 +119,8 @@ func (c *Client) Delete(ctx context.Context, db DBTX, queue string, ids ...int64
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	n, err := c.queries.DeleteMessages(ctx, db, pgmqsql.DeleteMessagesParams{QueueName: queue, MsgIds: ids})
+	var n int64
+	err := db.QueryRow(ctx, c.statements(queue).delete, ids).Scan(&n)
 	return int(n), interpretError(err, "delete", queue)
 }
 
@@ -134,7 +134,8 @@ func (c *Client) Archive(ctx context.Context, db DBTX, queue string, ids ...int6
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	n, err := c.queries.ArchiveMessages(ctx, db, pgmqsql.ArchiveMessagesParams{QueueName: queue, MsgIds: ids})
+	var n int64
+	err := db.QueryRow(ctx, c.statements(queue).archive, ids).Scan(&n)
 	return int(n), interpretError(err, "archive", queue)
 }
 

@@ -2,9 +2,11 @@
 // NOTIFY that wakes consumers), read with a visibility timeout, delete,
 // archive, re-time, measure and purge.
 //
-// It calls PGMQ's SQL API only (pgmq.create, pgmq.send, pgmq.read, ...), so it
-// works the same whether the server runs the pgmq extension or the compatible
-// functions installed by migration 0001. Every method takes a DBTX, so it runs
+// It works the same whether the server runs the pgmq extension or the
+// compatible functions and tables installed by migration 0001: the
+// administrative operations call PGMQ's SQL API (pgmq.create, pgmq.metrics,
+// ...), and the hot ones (send, read, delete, archive) run plain SQL on the
+// queue tables, whose layout every PGMQ version since 1.5 shares (direct.go). Every method takes a DBTX, so it runs
 // on a pool or inside the caller's transaction: a send is durable, and its
 // notification delivered, only when that transaction commits.
 package queue
@@ -98,6 +100,8 @@ type Metrics struct {
 // Client serves any number of goroutines.
 type Client struct {
 	queries *pgmqsql.Queries
+	// sql caches each queue's statements for the hot operations (direct.go).
+	sql sqlCache
 }
 
 // New returns a Client.

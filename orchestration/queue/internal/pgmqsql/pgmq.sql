@@ -2,47 +2,9 @@
 -- name: CreateQueue :exec
 SELECT pgmq.create(@queue_name::text);
 
--- SendAndNotify sends one message and, in the same statement, notifies the
--- queue's channel with the queue name as payload.
--- name: SendAndNotify :one
-SELECT sent.msg_id::bigint AS msg_id
-FROM pgmq.send(@queue_name::text, @message::jsonb, @delay_seconds::integer) AS sent (msg_id),
-    pg_notify(@channel::text, @queue_name::text) AS notified;
-
--- SendBatchAndNotify sends several messages and notifies once; the ids come
--- back in the order of the messages.
--- name: SendBatchAndNotify :many
-SELECT sent.msg_id::bigint AS msg_id
-FROM pgmq.send_batch(@queue_name::text, @messages::jsonb[], @delay_seconds::integer) AS sent (msg_id),
-    pg_notify(@channel::text, @queue_name::text) AS notified
-ORDER BY sent.msg_id;
-
--- ReadMessages claims up to qty visible messages for vt_seconds. Like every
--- query here it calls PGMQ's SQL API only, so it runs the same on the pgmq
--- extension and on migration 0001's functions, and it names its columns
--- (never *) because message_record differs between pgmq versions
--- (last_read_at came in 1.10).
--- name: ReadMessages :many
-SELECT m.msg_id::bigint AS msg_id,
-    m.read_ct::integer AS read_ct,
-    m.enqueued_at::timestamptz AS enqueued_at,
-    m.vt::timestamptz AS vt,
-    -- As text, so that a body nested deeper than Go's JSON decoder allows
-    -- reaches the caller (who archives it) instead of failing the read; a
-    -- NULL body sent by another client reads as JSON null.
-    coalesce(m.message::text, 'null')::text AS message
-FROM pgmq.read(@queue_name::text, @vt_seconds::integer, @qty::integer) AS m
-ORDER BY m.msg_id;
-
--- DeleteMessages returns how many of msg_ids it deleted.
--- name: DeleteMessages :one
-SELECT count(*)::bigint AS deleted
-FROM pgmq.delete(@queue_name::text, @msg_ids::bigint[]) AS d;
-
--- ArchiveMessages returns how many of msg_ids it moved to the archive.
--- name: ArchiveMessages :one
-SELECT count(*)::bigint AS archived
-FROM pgmq.archive(@queue_name::text, @msg_ids::bigint[]) AS a;
+-- Send, read, delete and archive run plain SQL on the queue tables instead
+-- (orchestration/queue/direct.go): the functions re-plan a dynamic statement
+-- on every call.
 
 -- SetVisibility makes a message visible vt_seconds from now; no row when the
 -- message is not there.

@@ -7,27 +7,8 @@ package pgmqsql
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 )
-
-const archiveMessages = `-- name: ArchiveMessages :one
-SELECT count(*)::bigint AS archived
-FROM pgmq.archive($1::text, $2::bigint[]) AS a
-`
-
-type ArchiveMessagesParams struct {
-	QueueName string
-	MsgIds    []int64
-}
-
-// ArchiveMessages returns how many of msg_ids it moved to the archive.
-func (q *Queries) ArchiveMessages(ctx context.Context, db DBTX, arg ArchiveMessagesParams) (int64, error) {
-	row := db.QueryRow(ctx, archiveMessages, arg.QueueName, arg.MsgIds)
-	var archived int64
-	err := row.Scan(&archived)
-	return archived, err
-}
 
 const createQueue = `-- name: CreateQueue :exec
 SELECT pgmq.create($1::text)
@@ -37,24 +18,6 @@ SELECT pgmq.create($1::text)
 func (q *Queries) CreateQueue(ctx context.Context, db DBTX, queueName string) error {
 	_, err := db.Exec(ctx, createQueue, queueName)
 	return err
-}
-
-const deleteMessages = `-- name: DeleteMessages :one
-SELECT count(*)::bigint AS deleted
-FROM pgmq.delete($1::text, $2::bigint[]) AS d
-`
-
-type DeleteMessagesParams struct {
-	QueueName string
-	MsgIds    []int64
-}
-
-// DeleteMessages returns how many of msg_ids it deleted.
-func (q *Queries) DeleteMessages(ctx context.Context, db DBTX, arg DeleteMessagesParams) (int64, error) {
-	row := db.QueryRow(ctx, deleteMessages, arg.QueueName, arg.MsgIds)
-	var deleted int64
-	err := row.Scan(&deleted)
-	return deleted, err
 }
 
 const purgeQueue = `-- name: PurgeQueue :one
@@ -108,133 +71,8 @@ func (q *Queries) QueueMetrics(ctx context.Context, db DBTX, queueName string) (
 	return i, err
 }
 
-const readMessages = `-- name: ReadMessages :many
-SELECT m.msg_id::bigint AS msg_id,
-    m.read_ct::integer AS read_ct,
-    m.enqueued_at::timestamptz AS enqueued_at,
-    m.vt::timestamptz AS vt,
-    -- As text, so that a body nested deeper than Go's JSON decoder allows
-    -- reaches the caller (who archives it) instead of failing the read; a
-    -- NULL body sent by another client reads as JSON null.
-    coalesce(m.message::text, 'null')::text AS message
-FROM pgmq.read($1::text, $2::integer, $3::integer) AS m
-ORDER BY m.msg_id
-`
-
-type ReadMessagesParams struct {
-	QueueName string
-	VTSeconds int32
-	Qty       int32
-}
-
-type ReadMessagesRow struct {
-	MsgID      int64
-	ReadCt     int32
-	EnqueuedAt time.Time
-	VT         time.Time
-	Message    string
-}
-
-// ReadMessages claims up to qty visible messages for vt_seconds. Like every
-// query here it calls PGMQ's SQL API only, so it runs the same on the pgmq
-// extension and on migration 0001's functions, and it names its columns
-// (never *) because message_record differs between pgmq versions
-// (last_read_at came in 1.10).
-func (q *Queries) ReadMessages(ctx context.Context, db DBTX, arg ReadMessagesParams) ([]ReadMessagesRow, error) {
-	rows, err := db.Query(ctx, readMessages, arg.QueueName, arg.VTSeconds, arg.Qty)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ReadMessagesRow
-	for rows.Next() {
-		var i ReadMessagesRow
-		if err := rows.Scan(
-			&i.MsgID,
-			&i.ReadCt,
-			&i.EnqueuedAt,
-			&i.VT,
-			&i.Message,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const sendAndNotify = `-- name: SendAndNotify :one
-SELECT sent.msg_id::bigint AS msg_id
-FROM pgmq.send($1::text, $2::jsonb, $3::integer) AS sent (msg_id),
-    pg_notify($4::text, $1::text) AS notified
-`
-
-type SendAndNotifyParams struct {
-	QueueName    string
-	Message      json.RawMessage
-	DelaySeconds int32
-	Channel      string
-}
-
-// SendAndNotify sends one message and, in the same statement, notifies the
-// queue's channel with the queue name as payload.
-func (q *Queries) SendAndNotify(ctx context.Context, db DBTX, arg SendAndNotifyParams) (int64, error) {
-	row := db.QueryRow(ctx, sendAndNotify,
-		arg.QueueName,
-		arg.Message,
-		arg.DelaySeconds,
-		arg.Channel,
-	)
-	var msg_id int64
-	err := row.Scan(&msg_id)
-	return msg_id, err
-}
-
-const sendBatchAndNotify = `-- name: SendBatchAndNotify :many
-SELECT sent.msg_id::bigint AS msg_id
-FROM pgmq.send_batch($1::text, $2::jsonb[], $3::integer) AS sent (msg_id),
-    pg_notify($4::text, $1::text) AS notified
-ORDER BY sent.msg_id
-`
-
-type SendBatchAndNotifyParams struct {
-	QueueName    string
-	Messages     []json.RawMessage
-	DelaySeconds int32
-	Channel      string
-}
-
-// SendBatchAndNotify sends several messages and notifies once; the ids come
-// back in the order of the messages.
-func (q *Queries) SendBatchAndNotify(ctx context.Context, db DBTX, arg SendBatchAndNotifyParams) ([]int64, error) {
-	rows, err := db.Query(ctx, sendBatchAndNotify,
-		arg.QueueName,
-		arg.Messages,
-		arg.DelaySeconds,
-		arg.Channel,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []int64
-	for rows.Next() {
-		var msg_id int64
-		if err := rows.Scan(&msg_id); err != nil {
-			return nil, err
-		}
-		items = append(items, msg_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const setVisibility = `-- name: SetVisibility :one
+
 SELECT m.msg_id::bigint AS msg_id,
     m.read_ct::integer AS read_ct,
     m.enqueued_at::timestamptz AS enqueued_at,
@@ -260,6 +98,9 @@ type SetVisibilityRow struct {
 	Message    string
 }
 
+// Send, read, delete and archive run plain SQL on the queue tables instead
+// (orchestration/queue/direct.go): the functions re-plan a dynamic statement
+// on every call.
 // SetVisibility makes a message visible vt_seconds from now; no row when the
 // message is not there.
 func (q *Queries) SetVisibility(ctx context.Context, db DBTX, arg SetVisibilityParams) (SetVisibilityRow, error) {
