@@ -85,6 +85,7 @@ type Processor struct {
 
 	slots    chan struct{}
 	wake     chan struct{}
+	due      dueQueues
 	inflight sync.WaitGroup
 	waiters  sync.Map // event id → chan StepExecutionCompletionEvent
 	running  runningSteps
@@ -120,8 +121,20 @@ func NewProcessor(pool *pgxpool.Pool, bus *Bus, cfg ProcessorConfig) (*Processor
 	return p, nil
 }
 
-// Wake makes the processor read its queues now (a notification arrived).
+// Wake makes the processor read all its queues now.
 func (p *Processor) Wake() {
+	p.due.markAll()
+	p.signal()
+}
+
+// WakeQueue makes the processor read one of its queues now: a notification
+// said it has new messages.
+func (p *Processor) WakeQueue(queueName string) {
+	p.due.mark(queueName)
+	p.signal()
+}
+
+func (p *Processor) signal() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -136,33 +149,43 @@ func (p *Processor) InFlight() int { return len(p.slots) }
 
 // Run reads and dispatches steps until ctx ends. It then stops reading;
 // steps already in flight go on until Drain, which must follow.
+//
+// A notification makes it read the queue it names; every PollInterval it
+// reads them all (the fallback for lost notifications). A queue that may
+// hold more than a read took is read again at once, or, when every slot is
+// taken, as soon as a step finishes.
 func (p *Processor) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	p.due.markAll()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.wake:
 		case <-timer.C:
+			p.due.markAll()
+			timer.Reset(p.cfg.PollInterval)
 		}
-		n := p.readAll(ctx)
-		next := p.cfg.PollInterval
-		if n > 0 && len(p.slots) < cap(p.slots) {
-			next = 0 // there may be more; read again at once
+		for _, ns := range p.read(ctx, p.due.take(p.cfg.Namespaces)) {
+			p.due.mark(dispatch.StepQueue(ns))
 		}
-		timer.Reset(next)
+		if p.due.pending() && len(p.slots) < cap(p.slots) {
+			p.signal()
+		}
 	}
 }
 
-// readAll reads from every namespace queue as many messages as there are
-// free slots, and starts each. It returns how many it started.
-func (p *Processor) readAll(ctx context.Context) int {
-	started := 0
-	for _, ns := range p.cfg.Namespaces {
+// read reads from the given namespaces' queues as many messages as there
+// are free slots, and starts each. It returns the namespaces to read again
+// soon: those whose read filled every free slot, and those it could not
+// read because no slot was free.
+func (p *Processor) read(ctx context.Context, namespaces []string) (again []string) {
+	for i, ns := range namespaces {
 		free := cap(p.slots) - len(p.slots)
 		if free == 0 || ctx.Err() != nil {
-			break
+			p.due.waitForSlot()
+			return append(again, namespaces[i:]...)
 		}
 		queueName := dispatch.StepQueue(ns)
 		msgs, err := p.queue.Read(ctx, p.pool, queueName, p.cfg.VisibilityTimeout, free)
@@ -172,16 +195,88 @@ func (p *Processor) readAll(ctx context.Context) int {
 			}
 			continue
 		}
+		if len(msgs) == free {
+			again = append(again, ns)
+		}
 		for _, msg := range msgs {
 			p.slots <- struct{}{}
 			p.inflight.Go(func() { //nolint:contextcheck // steps live on stepsCtx, not the reading loop's ctx
-				defer func() { <-p.slots }()
+				defer p.releaseSlot()
 				p.runStep(queueName, ns, msg)
 			})
-			started++
 		}
 	}
-	return started
+	return again
+}
+
+// releaseSlot frees a step's slot and, when a read was cut short for want
+// of one, wakes the reading loop.
+func (p *Processor) releaseSlot() {
+	<-p.slots
+	if p.due.slotFreed() {
+		p.signal()
+	}
+}
+
+// dueQueues are the queues the reading loop reads at its next round.
+type dueQueues struct {
+	mu       sync.Mutex
+	all      bool
+	queues   map[string]bool
+	starving bool // a read stopped because every slot was taken
+}
+
+func (d *dueQueues) mark(queueName string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.queues == nil {
+		d.queues = map[string]bool{}
+	}
+	d.queues[queueName] = true
+}
+
+func (d *dueQueues) markAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.all = true
+}
+
+func (d *dueQueues) pending() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.all || len(d.queues) > 0
+}
+
+// take returns the due namespaces, in the order of namespaces, and clears
+// them.
+func (d *dueQueues) take(namespaces []string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var due []string
+	for _, ns := range namespaces {
+		if d.all || d.queues[dispatch.StepQueue(ns)] {
+			due = append(due, ns)
+		}
+	}
+	d.all = false
+	clear(d.queues)
+	return due
+}
+
+func (d *dueQueues) waitForSlot() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.starving = true
+}
+
+// slotFreed reports whether the loop waits for a free slot, and stops
+// waiting.
+func (d *dueQueues) slotFreed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	was := d.starving
+	d.starving = false
+	return was
 }
 
 // routeCompletions hands each completion to the step waiting for it.

@@ -123,7 +123,7 @@ func (w *Worker) channels() []string {
 
 func (w *Worker) onNotify(channel, payload string) {
 	if channel != dispatch.CancelChannel {
-		w.processor.Wake()
+		w.processor.WakeQueue(payload) // a send's payload is its queue's name
 		return
 	}
 	if id, err := uuid.Parse(payload); err == nil {
