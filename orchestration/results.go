@@ -110,19 +110,9 @@ func (e *Engine) processResult(ctx context.Context, msg queue.Message, result di
 // re-evaluates the task and deletes the message. A stale or duplicate
 // message (the step already moved on) is just deleted.
 func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.ResultMessage, msgID int64) error {
-	task, err := e.queries.LockTask(ctx, tx, result.TaskUUID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: unknown task %s", dispatch.ErrMalformed, result.TaskUUID)
-	}
+	task, step, err := e.lockTaskWithStep(ctx, tx, result)
 	if err != nil {
-		return fmt.Errorf("locking task %s: %w", result.TaskUUID, err)
-	}
-	step, err := e.queries.GetStep(ctx, tx, result.StepUUID)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && step.TaskUUID != task.TaskUUID) {
-		return fmt.Errorf("%w: step %s is not a step of task %s", dispatch.ErrMalformed, result.StepUUID, result.TaskUUID)
-	}
-	if err != nil {
-		return fmt.Errorf("loading step %s: %w", result.StepUUID, err)
+		return err
 	}
 	if result.Attempt > int(step.MaxAttempts) {
 		return fmt.Errorf("%w: attempt %d of step %s is impossible: the step allows %d", dispatch.ErrMalformed, result.Attempt, step.StepUUID, step.MaxAttempts)
@@ -138,6 +128,26 @@ func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.Res
 		return fmt.Errorf("deleting result message %d: %w", msgID, err)
 	}
 	return nil
+}
+
+// lockTaskWithStep locks the result's task and loads its step, in one
+// round trip when both exist; otherwise it finds out which is missing.
+func (e *Engine) lockTaskWithStep(ctx context.Context, tx pgx.Tx, result dispatch.ResultMessage) (dbsqlc.TaskerTask, dbsqlc.TaskerWorkflowStep, error) {
+	row, err := e.queries.LockTaskWithStep(ctx, tx, dbsqlc.LockTaskWithStepParams{TaskUUID: result.TaskUUID, StepUUID: result.StepUUID})
+	if err == nil {
+		return row.TaskerTask, row.TaskerWorkflowStep, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return dbsqlc.TaskerTask{}, dbsqlc.TaskerWorkflowStep{}, fmt.Errorf("locking task %s: %w", result.TaskUUID, err)
+	}
+	task, err := e.queries.LockTask(ctx, tx, result.TaskUUID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return task, dbsqlc.TaskerWorkflowStep{}, fmt.Errorf("%w: unknown task %s", dispatch.ErrMalformed, result.TaskUUID)
+	}
+	if err != nil {
+		return task, dbsqlc.TaskerWorkflowStep{}, fmt.Errorf("locking task %s: %w", result.TaskUUID, err)
+	}
+	return task, dbsqlc.TaskerWorkflowStep{}, fmt.Errorf("%w: step %s is not a step of task %s", dispatch.ErrMalformed, result.StepUUID, result.TaskUUID)
 }
 
 // settleStep moves a step that a worker handed back to its next state.

@@ -13,7 +13,7 @@ WITH current_step AS (
     WHERE ws.step_uuid = @step_uuid AND ws.task_uuid = @task_uuid
       AND (ws.state = 'enqueued'
            OR (ws.state = 'in_progress' AND ws.claim_expires_at < now() AND ws.attempts < ws.max_attempts))
-    FOR UPDATE
+    FOR NO KEY UPDATE
 ), claimed AS (
     UPDATE tasker.workflow_steps s SET
         state = 'in_progress',

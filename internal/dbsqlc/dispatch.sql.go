@@ -20,7 +20,7 @@ WITH current_step AS (
     WHERE ws.step_uuid = $1 AND ws.task_uuid = $2
       AND (ws.state = 'enqueued'
            OR (ws.state = 'in_progress' AND ws.claim_expires_at < now() AND ws.attempts < ws.max_attempts))
-    FOR UPDATE
+    FOR NO KEY UPDATE
 ), claimed AS (
     UPDATE tasker.workflow_steps s SET
         state = 'in_progress',

@@ -18,7 +18,7 @@ WITH open_steps AS (
     SELECT ws.step_uuid, ws.state AS from_state FROM tasker.workflow_steps ws
     WHERE ws.task_uuid = $1
       AND ws.state NOT IN ('complete', 'error', 'cancelled', 'resolved_manually')
-    FOR UPDATE
+    FOR NO KEY UPDATE
 ), cancelled AS (
     UPDATE tasker.workflow_steps s SET
         state = 'cancelled', claimed_by = NULL, claim_expires_at = NULL, next_retry_at = NULL,

@@ -48,12 +48,26 @@ WHERE e.template_id = @template_id;
 
 -- name: LockTask :one
 -- Every change the orchestrator makes to a task or its steps happens under
--- this lock, which serializes concurrent orchestrators per task.
-SELECT * FROM tasker.tasks WHERE task_uuid = @task_uuid FOR UPDATE;
+-- this lock, which serializes concurrent orchestrators per task. It is NO KEY
+-- UPDATE, the lock an UPDATE of the task takes anyway: unlike FOR UPDATE it
+-- lets the foreign-key checks of workers' inserts (step transitions) proceed
+-- instead of waiting for the orchestrator's transaction.
+SELECT * FROM tasker.tasks WHERE task_uuid = @task_uuid FOR NO KEY UPDATE;
+
+-- name: LockTaskWithStep :one
+-- LockTask and the task's step step_uuid, in one round trip. No row when
+-- either is missing or the step is another task's (LockTask and GetStep then
+-- tell which). The step is locked too: after waiting for the task's lock,
+-- PostgreSQL re-reads only the rows the statement locks, so an unlocked step
+-- would come back as it was before the wait.
+SELECT sqlc.embed(t), sqlc.embed(s)
+FROM tasker.tasks t JOIN tasker.workflow_steps s ON s.task_uuid = t.task_uuid
+WHERE t.task_uuid = @task_uuid AND s.step_uuid = @step_uuid
+FOR NO KEY UPDATE OF t, s;
 
 -- name: TryLockTask :one
 -- Like LockTask, but returns no row when another process holds the lock.
-SELECT * FROM tasker.tasks WHERE task_uuid = @task_uuid FOR UPDATE SKIP LOCKED;
+SELECT * FROM tasker.tasks WHERE task_uuid = @task_uuid FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: GetTask :one
 SELECT * FROM tasker.tasks WHERE task_uuid = @task_uuid;

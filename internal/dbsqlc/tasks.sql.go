@@ -319,11 +319,14 @@ func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) (
 }
 
 const lockTask = `-- name: LockTask :one
-SELECT task_uuid, template_id, namespace_name, name, version, state, context, identity_hash, idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count, created_at, updated_at, completed_at FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE
+SELECT task_uuid, template_id, namespace_name, name, version, state, context, identity_hash, idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count, created_at, updated_at, completed_at FROM tasker.tasks WHERE task_uuid = $1 FOR NO KEY UPDATE
 `
 
 // Every change the orchestrator makes to a task or its steps happens under
-// this lock, which serializes concurrent orchestrators per task.
+// this lock, which serializes concurrent orchestrators per task. It is NO KEY
+// UPDATE, the lock an UPDATE of the task takes anyway: unlike FOR UPDATE it
+// lets the foreign-key checks of workers' inserts (step transitions) proceed
+// instead of waiting for the orchestrator's transaction.
 func (q *Queries) LockTask(ctx context.Context, db DBTX, taskUuid uuid.UUID) (TaskerTask, error) {
 	row := db.QueryRow(ctx, lockTask, taskUuid)
 	var i TaskerTask
@@ -346,6 +349,80 @@ func (q *Queries) LockTask(ctx context.Context, db DBTX, taskUuid uuid.UUID) (Ta
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+	)
+	return i, err
+}
+
+const lockTaskWithStep = `-- name: LockTaskWithStep :one
+SELECT t.task_uuid, t.template_id, t.namespace_name, t.name, t.version, t.state, t.context, t.identity_hash, t.idempotency_key, t.priority, t.correlation_id, t.initiator, t.source_system, t.reason, t.step_count, t.created_at, t.updated_at, t.completed_at, s.step_uuid, s.task_uuid, s.name, s.position, s.handler_callable, s.handler_initialization, s.retryable, s.max_attempts, s.backoff, s.backoff_base_ms, s.max_backoff_ms, s.jitter_percent, s.timeout_seconds, s.state, s.unmet_dependencies, s.attempts, s.claimed_by, s.claim_expires_at, s.next_retry_at, s.results, s.error, s.enqueued_at, s.started_at, s.completed_at, s.created_at, s.updated_at
+FROM tasker.tasks t JOIN tasker.workflow_steps s ON s.task_uuid = t.task_uuid
+WHERE t.task_uuid = $1 AND s.step_uuid = $2
+FOR NO KEY UPDATE OF t, s
+`
+
+type LockTaskWithStepParams struct {
+	TaskUUID uuid.UUID
+	StepUUID uuid.UUID
+}
+
+type LockTaskWithStepRow struct {
+	TaskerTask         TaskerTask
+	TaskerWorkflowStep TaskerWorkflowStep
+}
+
+// LockTask and the task's step step_uuid, in one round trip. No row when
+// either is missing or the step is another task's (LockTask and GetStep then
+// tell which). The step is locked too: after waiting for the task's lock,
+// PostgreSQL re-reads only the rows the statement locks, so an unlocked step
+// would come back as it was before the wait.
+func (q *Queries) LockTaskWithStep(ctx context.Context, db DBTX, arg LockTaskWithStepParams) (LockTaskWithStepRow, error) {
+	row := db.QueryRow(ctx, lockTaskWithStep, arg.TaskUUID, arg.StepUUID)
+	var i LockTaskWithStepRow
+	err := row.Scan(
+		&i.TaskerTask.TaskUUID,
+		&i.TaskerTask.TemplateID,
+		&i.TaskerTask.NamespaceName,
+		&i.TaskerTask.Name,
+		&i.TaskerTask.Version,
+		&i.TaskerTask.State,
+		&i.TaskerTask.Context,
+		&i.TaskerTask.IdentityHash,
+		&i.TaskerTask.IdempotencyKey,
+		&i.TaskerTask.Priority,
+		&i.TaskerTask.CorrelationID,
+		&i.TaskerTask.Initiator,
+		&i.TaskerTask.SourceSystem,
+		&i.TaskerTask.Reason,
+		&i.TaskerTask.StepCount,
+		&i.TaskerTask.CreatedAt,
+		&i.TaskerTask.UpdatedAt,
+		&i.TaskerTask.CompletedAt,
+		&i.TaskerWorkflowStep.StepUUID,
+		&i.TaskerWorkflowStep.TaskUUID,
+		&i.TaskerWorkflowStep.Name,
+		&i.TaskerWorkflowStep.Position,
+		&i.TaskerWorkflowStep.HandlerCallable,
+		&i.TaskerWorkflowStep.HandlerInitialization,
+		&i.TaskerWorkflowStep.Retryable,
+		&i.TaskerWorkflowStep.MaxAttempts,
+		&i.TaskerWorkflowStep.Backoff,
+		&i.TaskerWorkflowStep.BackoffBaseMs,
+		&i.TaskerWorkflowStep.MaxBackoffMs,
+		&i.TaskerWorkflowStep.JitterPercent,
+		&i.TaskerWorkflowStep.TimeoutSeconds,
+		&i.TaskerWorkflowStep.State,
+		&i.TaskerWorkflowStep.UnmetDependencies,
+		&i.TaskerWorkflowStep.Attempts,
+		&i.TaskerWorkflowStep.ClaimedBy,
+		&i.TaskerWorkflowStep.ClaimExpiresAt,
+		&i.TaskerWorkflowStep.NextRetryAt,
+		&i.TaskerWorkflowStep.Results,
+		&i.TaskerWorkflowStep.Error,
+		&i.TaskerWorkflowStep.EnqueuedAt,
+		&i.TaskerWorkflowStep.StartedAt,
+		&i.TaskerWorkflowStep.CompletedAt,
+		&i.TaskerWorkflowStep.CreatedAt,
+		&i.TaskerWorkflowStep.UpdatedAt,
 	)
 	return i, err
 }
@@ -447,7 +524,7 @@ func (q *Queries) TransitionTask(ctx context.Context, db DBTX, arg TransitionTas
 }
 
 const tryLockTask = `-- name: TryLockTask :one
-SELECT task_uuid, template_id, namespace_name, name, version, state, context, identity_hash, idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count, created_at, updated_at, completed_at FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE SKIP LOCKED
+SELECT task_uuid, template_id, namespace_name, name, version, state, context, identity_hash, idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count, created_at, updated_at, completed_at FROM tasker.tasks WHERE task_uuid = $1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
 // Like LockTask, but returns no row when another process holds the lock.
