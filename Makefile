@@ -59,9 +59,9 @@ test: postgres build chart $(KUSTOMIZE) ## Run every test against a throwaway Po
 demo: postgres build ## Run the whole system on this machine and each example workflow once (DEMO_FLAGS=--keep stays up).
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(BIN)/tasker dev $(DEMO_FLAGS)
 
-.PHONY: bench-e2e
-bench-e2e: build ## Time one linear task and 200 concurrent diamond tasks end to end (real processes, durable PostgreSQL).
-	TASKER_BIN=$(BIN)/tasker go run ./test/e2e/bench
+.PHONY: bench
+bench: postgres build ## Measure latency, throughput and resources against the targets, beside River (BENCH_FLAGS=-quick); writes bench-results.json.
+	TASKER_BIN=$(BIN)/tasker go run ./bench $(BENCH_FLAGS)
 
 .PHONY: generate
 generate: $(SQLC) $(CONTROLLER_GEN) ## Regenerate code: sqlc queries, deepcopy methods of api/.

@@ -45,23 +45,8 @@ UPDATE tasker.workflow_steps SET
 WHERE step_uuid = @step_uuid AND state = 'in_progress' AND claimed_by = @worker_id::text AND attempts = @attempt
 RETURNING claim_expires_at::timestamptz AS claim_expires_at;
 
--- name: RecordStepOutcome :execrows
--- Stores the outcome of the worker's attempt and hands the step to the
--- orchestrator. No row when the worker no longer holds the claim (the task
--- was cancelled, or another worker took the step over).
-WITH updated AS (
-    UPDATE tasker.workflow_steps ws SET
-        state = @to_state::text,
-        results = @results,
-        error = @error,
-        claim_expires_at = NULL,
-        updated_at = now()
-    WHERE ws.step_uuid = @step_uuid AND ws.state = 'in_progress' AND ws.claimed_by = @worker_id::text
-      AND ws.attempts = @attempt::integer
-    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
-)
-INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-SELECT step_uuid, task_uuid, 'in_progress', @to_state::text, attempts, @worker_id::text, @reason FROM updated;
+-- Recording a worker's outcome is one statement with the queue tables in it:
+-- see orchestration/dispatch/record.go.
 
 -- name: GetTaskForStep :one
 SELECT t.task_uuid, t.namespace_name, t.name, t.version, t.context, t.correlation_id, t.state

@@ -135,6 +135,7 @@ func (q *Queries) ExtendClaim(ctx context.Context, db DBTX, arg ExtendClaimParam
 }
 
 const getTaskForStep = `-- name: GetTaskForStep :one
+
 SELECT t.task_uuid, t.namespace_name, t.name, t.version, t.context, t.correlation_id, t.state
 FROM tasker.tasks t WHERE t.task_uuid = $1
 `
@@ -149,6 +150,8 @@ type GetTaskForStepRow struct {
 	State         string
 }
 
+// Recording a worker's outcome is one statement with the queue tables in it:
+// see orchestration/dispatch/record.go.
 func (q *Queries) GetTaskForStep(ctx context.Context, db DBTX, taskUuid uuid.UUID) (GetTaskForStepRow, error) {
 	row := db.QueryRow(ctx, getTaskForStep, taskUuid)
 	var i GetTaskForStepRow
@@ -211,51 +214,6 @@ func (q *Queries) ListAncestorResults(ctx context.Context, db DBTX, arg ListAnce
 		return nil, err
 	}
 	return items, nil
-}
-
-const recordStepOutcome = `-- name: RecordStepOutcome :execrows
-WITH updated AS (
-    UPDATE tasker.workflow_steps ws SET
-        state = $1::text,
-        results = $4,
-        error = $5,
-        claim_expires_at = NULL,
-        updated_at = now()
-    WHERE ws.step_uuid = $6 AND ws.state = 'in_progress' AND ws.claimed_by = $2::text
-      AND ws.attempts = $7::integer
-    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
-)
-INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-SELECT step_uuid, task_uuid, 'in_progress', $1::text, attempts, $2::text, $3 FROM updated
-`
-
-type RecordStepOutcomeParams struct {
-	ToState  string
-	WorkerID string
-	Reason   string
-	Results  json.RawMessage
-	Error    json.RawMessage
-	StepUUID uuid.UUID
-	Attempt  int32
-}
-
-// Stores the outcome of the worker's attempt and hands the step to the
-// orchestrator. No row when the worker no longer holds the claim (the task
-// was cancelled, or another worker took the step over).
-func (q *Queries) RecordStepOutcome(ctx context.Context, db DBTX, arg RecordStepOutcomeParams) (int64, error) {
-	result, err := db.Exec(ctx, recordStepOutcome,
-		arg.ToState,
-		arg.WorkerID,
-		arg.Reason,
-		arg.Results,
-		arg.Error,
-		arg.StepUUID,
-		arg.Attempt,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
 }
 
 const releaseClaim = `-- name: ReleaseClaim :execrows

@@ -181,36 +181,23 @@ func (e *Executor) ExtendLease(ctx context.Context, claim *Claim) (time.Time, er
 
 // Record stores the outcome of the claimed attempt, hands the step to the
 // orchestrator (a ResultMessage plus NOTIFY) and deletes the step message,
-// all in one transaction: nothing is acknowledged before the outcome is
-// durable. It returns ErrClaimLost (after deleting the message) when the
-// claim ended before the outcome could be stored.
+// all in one statement (recordSQL): nothing is acknowledged before the
+// outcome is durable. It returns ErrClaimLost (after deleting the message,
+// unless another worker now runs from it) when the claim ended before the
+// outcome could be stored.
 func (e *Executor) Record(ctx context.Context, claim *Claim, outcome Outcome) error {
 	params, err := recordParams(e.cfg.WorkerID, claim, outcome)
 	if err != nil {
 		return err
 	}
-	lost := false
-	err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
-		n, err := e.queries.RecordStepOutcome(ctx, tx, params)
-		if err != nil {
-			return fmt.Errorf("storing outcome: %w", err)
-		}
-		if n == 0 {
-			lost = true
-			return e.dropLostMessage(ctx, tx, claim)
-		}
-		if err := e.sendResult(ctx, tx, claim, outcome); err != nil {
-			return err
-		}
-		if _, err := e.queue.Delete(ctx, tx, claim.Queue, claim.MessageID); err != nil {
-			return fmt.Errorf("deleting step message: %w", err)
-		}
-		return nil
-	})
+	held, err := e.recordOutcome(ctx, claim, params, outcome)
+	if err == nil && !held {
+		err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error { return e.dropLostMessage(ctx, tx, claim) })
+	}
 	if err != nil {
 		return fmt.Errorf("dispatch: recording outcome of step %s: %w", claim.Step.StepUUID, err)
 	}
-	if lost {
+	if !held {
 		return fmt.Errorf("%w: step %s attempt %d", ErrClaimLost, claim.Step.StepUUID, claim.Step.Attempts)
 	}
 	return nil
@@ -233,22 +220,9 @@ func (e *Executor) dropLostMessage(ctx context.Context, tx pgx.Tx, claim *Claim)
 	return nil
 }
 
-func (e *Executor) sendResult(ctx context.Context, tx pgx.Tx, claim *Claim, outcome Outcome) error {
-	msg := ResultMessage{
-		TaskUUID: claim.Step.TaskUUID,
-		StepUUID: claim.Step.StepUUID,
-		Attempt:  int(claim.Step.Attempts),
-		Success:  outcome.Succeeded(),
-	}
-	if _, err := e.queue.Send(ctx, tx, ResultsQueue, msg, 0); err != nil {
-		return fmt.Errorf("sending result message: %w", err)
-	}
-	return nil
-}
-
-// recordParams builds the RecordStepOutcome arguments for an outcome.
-func recordParams(workerID string, claim *Claim, outcome Outcome) (dbsqlc.RecordStepOutcomeParams, error) {
-	params := dbsqlc.RecordStepOutcomeParams{
+// recordParams builds the arguments of recordSQL for an outcome.
+func recordParams(workerID string, claim *Claim, outcome Outcome) (outcomeParams, error) {
+	params := outcomeParams{
 		StepUUID: claim.Step.StepUUID,
 		WorkerID: workerID,
 		Attempt:  claim.Step.Attempts,

@@ -18,6 +18,14 @@ import (
 // last_read_at, which PGMQ gained later. Administrative operations (create,
 // set visibility, metrics, purge) still call the functions.
 
+// Table returns the quoted name of queue's message table, pgmq.q_<queue>,
+// for statements that touch a queue together with other tables (e.g. a
+// worker's outcome, its result message and the step message's deletion, in
+// one statement). queue must be valid (ValidateName).
+func Table(queue string) string {
+	return pgx.Identifier{"pgmq", "q_" + queue}.Sanitize()
+}
+
 // queueSQL holds one queue's statements.
 type queueSQL struct {
 	send, sendBatch, read, delete, archive string
@@ -29,7 +37,7 @@ func (c *Client) statements(queue string) *queueSQL {
 	if s, ok := c.sql.Load(queue); ok {
 		return s.(*queueSQL) //nolint:forcetypeassert // only *queueSQL is stored
 	}
-	q := pgx.Identifier{"pgmq", "q_" + queue}.Sanitize()
+	q := Table(queue)
 	a := pgx.Identifier{"pgmq", "a_" + queue}.Sanitize()
 	s := &queueSQL{
 		// $1 delay seconds, $2 message, $3 channel, $4 payload. The NOTIFY

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// The targets (2-core machine, PostgreSQL fsync on).
+const (
+	targetLinearP50Ms     = 25
+	targetLinearP99Ms     = 75
+	targetMixedP50Ms      = 40
+	targetDispatchP50Ms   = 3
+	targetStepsPerSecond  = 2000
+	targetRiverPercent    = 25
+	targetWorkerPeakRSSMi = 64
+)
+
+// atMost is a figure that must not exceed limit.
+func atMost(name string, value, limit float64, unit string) figure {
+	pass := value <= limit
+	return figure{Name: name, Value: value, Unit: unit, Target: "≤ " + formatLimit(limit, unit), Pass: &pass}
+}
+
+// atLeast is a figure that must reach limit.
+func atLeast(name string, value, limit float64, unit string) figure {
+	pass := value >= limit
+	return figure{Name: name, Value: value, Unit: unit, Target: "≥ " + formatLimit(limit, unit), Pass: &pass}
+}
+
+// info is a figure without a target.
+func info(name string, value float64, unit string) figure {
+	return figure{Name: name, Value: value, Unit: unit}
+}
+
+// evaluate lists the figures of the report, each beside its target.
+func evaluate(res *results) []figure {
+	l := res.Latency
+	figs := []figure{
+		atMost("linear task end to end, p50", l.Linear.EndToEnd.P50Ms, targetLinearP50Ms, "ms"),
+		info("linear task end to end, p95", l.Linear.EndToEnd.P95Ms, "ms"),
+		atMost("linear task end to end, p99", l.Linear.EndToEnd.P99Ms, targetLinearP99Ms, "ms"),
+		atMost("mixed-DAG task end to end, p50", l.Mixed.EndToEnd.P50Ms, targetMixedP50Ms, "ms"),
+		info("mixed-DAG task end to end, p95", l.Mixed.EndToEnd.P95Ms, "ms"),
+		info("mixed-DAG task end to end, p99", l.Mixed.EndToEnd.P99Ms, "ms"),
+	}
+	figs = append(figs, dispatchFigures(l.Dispatch)...)
+	var best *roundResult
+	for _, r := range res.Throughput {
+		figs = append(figs,
+			atLeast(fmt.Sprintf("diamond throughput, %d worker(s)", r.Workers), r.StepsPerSecond, targetStepsPerSecond, "steps/s"),
+			info(fmt.Sprintf("diamond throughput, %d worker(s)", r.Workers), r.TasksPerSecond, "tasks/s"))
+		if best == nil || r.StepsPerSecond > best.StepsPerSecond {
+			best = r
+		}
+	}
+	if res.River != nil {
+		figs = append(figs, info(fmt.Sprintf("River no-op jobs (%d, MaxWorkers %d)", res.River.Jobs, res.River.MaxWorkers), res.River.JobsPerSecond, "jobs/s"))
+		if best != nil {
+			figs = append(figs, atLeast(fmt.Sprintf("best steps/s (%d worker(s)) ÷ River jobs/s", best.Workers),
+				100*best.StepsPerSecond/res.River.JobsPerSecond, targetRiverPercent, "%"))
+		}
+	}
+	if peak, ok := peakRSS(res, "worker"); ok {
+		figs = append(figs, atMost("worker peak RSS under the throughput load", peak, targetWorkerPeakRSSMi, "MiB"))
+	}
+	if peak, ok := peakRSS(res, "orchestrator"); ok {
+		figs = append(figs, info("orchestrator peak RSS under the throughput load", peak, "MiB"))
+	}
+	return figs
+}
+
+// dispatchFigures are the dispatch figures: the estimate of the whole
+// dispatch against the target, then its two parts. Without the worker's
+// metric, the measured part stands against the target.
+func dispatchFigures(d dispatchResult) []figure {
+	c2c := d.EnqueueCommitToClaimCommit
+	if d.EnqueueCommitToHandlerStart == nil {
+		return []figure{
+			atMost("step dispatch, enqueue commit → claim commit (handler start unknown), p50", c2c.P50Ms, targetDispatchP50Ms, "ms"),
+			info("step dispatch, enqueue commit → claim commit (handler start unknown), p99", c2c.P99Ms, "ms"),
+		}
+	}
+	whole := *d.EnqueueCommitToHandlerStart
+	return []figure{
+		atMost("step dispatch, enqueue commit → handler start, p50", whole.P50Ms, targetDispatchP50Ms, "ms"),
+		info("step dispatch, enqueue commit → handler start, p99", whole.P99Ms, "ms"),
+		info("  = enqueue commit → claim commit (each step), p50", c2c.P50Ms, "ms"),
+		info("  + claim commit → handler start (worker metric), mean", *d.ClaimCommitToHandlerMeanMs, "ms"),
+	}
+}
+
+// peakRSS returns the highest peak RSS of the throughput rounds' processes
+// of a role.
+func peakRSS(res *results, role string) (float64, bool) {
+	peak, found := 0.0, false
+	for _, r := range res.Throughput {
+		for _, p := range r.Processes {
+			if p.Role == role {
+				peak, found = max(peak, p.PeakRSSMiB), true
+			}
+		}
+	}
+	return peak, found
+}
+
+// format writes a value with its unit at a precision that suits the unit.
+func format(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		if v < 10 {
+			return fmt.Sprintf("%.2f %s", v, unit)
+		}
+		return fmt.Sprintf("%.1f %s", v, unit)
+	case "MiB", "%", "s":
+		return fmt.Sprintf("%.1f %s", v, unit)
+	default:
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+}
+
+// formatLimit writes a target's limit with its unit, without needless
+// decimals.
+func formatLimit(v float64, unit string) string {
+	return strconv.FormatFloat(v, 'f', -1, 64) + " " + unit
+}
+
+// printMachine prints the machine the run is on.
+func printMachine(w io.Writer, m machine) {
+	fmt.Fprintf(w, "machine: %s, %d cores, %d MiB memory; Linux %s; %s %s; load average %s\n",
+		m.CPUModel, m.Cores, m.MemoryMiB, m.Kernel, m.GoVersion, m.Platform, m.LoadAverage)
+}
+
+// printPostgres prints the server's version and settings.
+func printPostgres(w io.Writer, pg postgresInfo) {
+	fmt.Fprintf(w, "%s\n  data directory %s (%s)\n", pg.Version, pg.DataDirectory, pg.FileSystem)
+	const perLine = 6
+	for chunk := range slices.Chunk(postgresSettings, perLine) {
+		parts := make([]string, 0, len(chunk))
+		for _, name := range chunk {
+			parts = append(parts, name+"="+pg.Settings[name])
+		}
+		fmt.Fprintln(w, "  "+strings.Join(parts, " "))
+	}
+}
+
+// printReport prints the figures, the processes' usage and how the figures
+// were measured.
+func printReport(w io.Writer, res *results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "FIGURE\tVALUE\tTARGET\tRESULT")
+	for _, f := range res.Figures {
+		target, verdict := "—", ""
+		if f.Pass != nil {
+			target, verdict = f.Target, "FAIL"
+			if *f.Pass {
+				verdict = "pass"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, format(f.Value, f.Unit), target, verdict)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	printUsage(w, res)
+	fmt.Fprintln(w, "\nhow the figures are measured:")
+	for _, m := range res.Method {
+		fmt.Fprintln(w, "  - "+m)
+	}
+}
+
+// printUsage prints each phase's processes with their peak RSS and CPU
+// time, and the CPU time of PostgreSQL and of the benchmark itself.
+func printUsage(w io.Writer, res *results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "PHASE\tPROCESS\tPEAK RSS\tCPU\tPHASE WALL\tLOAD AVERAGE AT END\t")
+	row := func(phase string, st phaseStats, procs []processUsage) {
+		sorted := slices.Clone(procs)
+		slices.SortStableFunc(sorted, func(a, b processUsage) int { return strings.Compare(a.Role, b.Role) }) // orchestrators first
+		for _, p := range sorted {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t\t\n", phase, p.Process, format(p.PeakRSSMiB, "MiB"), format(p.CPUSeconds, "s"))
+		}
+		fmt.Fprintf(tw, "%s\tpostgres (all)\t\t%s\t%s\t%s\t\n", phase, format(st.PostgresCPUSeconds, "s"), format(st.Seconds, "s"), st.LoadAverageEnd)
+		fmt.Fprintf(tw, "%s\tbench itself\t\t%s\t\t\t\n", phase, format(st.BenchCPUSeconds, "s"))
+	}
+	if res.Latency != nil {
+		row("latency", res.Latency.Phase, res.Latency.Processes)
+	}
+	for _, r := range res.Throughput {
+		row(fmt.Sprintf("throughput %dw", r.Workers), r.Phase, r.Processes)
+	}
+	if r := res.River; r != nil {
+		fmt.Fprintf(tw, "river\triver-bench\t%s\t%s\t\t\t\n", format(r.PeakRSSMiB, "MiB"), format(r.CPUSeconds, "s"))
+		fmt.Fprintf(tw, "river\tpostgres (all)\t\t%s\t%s\t%s\t\n", format(r.Phase.PostgresCPUSeconds, "s"), format(r.Phase.Seconds, "s"), r.Phase.LoadAverageEnd)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "(processes' peak RSS is VmHWM and CPU utime+stime over their whole life, start-up and warm-up included, read just before SIGTERM; "+
+		"PostgreSQL and bench CPU cover the measured part only, and for River its whole run: migration, insert and burn-down)")
+}
