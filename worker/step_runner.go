@@ -30,13 +30,7 @@ func (p *Processor) runStep(queueName, namespace string, msg queue.Message) {
 	}
 	log := p.log.With("task_uuid", claim.Step.TaskUUID, "step_uuid", claim.Step.StepUUID,
 		"step", claim.Step.Name, "attempt", claim.Step.Attempts, "correlation_id", claim.Message.CorrelationID)
-	input, err := p.executor.Load(ctx, claim)
-	if err != nil {
-		log.ErrorContext(ctx, "could not load the step's task; handing it back", "error", err)
-		p.release(claim, log)
-		return
-	}
-	step := hydrate(claim, input)
+	step := hydrate(claim, claim.Input)
 	p.cfg.Metrics.started(namespace, step.Definition.Callable, time.Since(msg.EnqueuedAt))
 	start := time.Now()
 	outcome, handedBack := p.execute(claim, step, log)

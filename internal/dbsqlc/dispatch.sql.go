@@ -13,11 +13,11 @@ import (
 	"github.com/google/uuid"
 )
 
-const claimStep = `-- name: ClaimStep :one
+const claimAndLoadStep = `-- name: ClaimAndLoadStep :one
 
-WITH current_step AS (
+WITH RECURSIVE current_step AS (
     SELECT ws.step_uuid, ws.state AS from_state FROM tasker.workflow_steps ws
-    WHERE ws.step_uuid = $1 AND ws.task_uuid = $2
+    WHERE ws.step_uuid = $2 AND ws.task_uuid = $1
       AND (ws.state = 'enqueued'
            OR (ws.state = 'in_progress' AND ws.claim_expires_at < now() AND ws.attempts < ws.max_attempts))
     FOR NO KEY UPDATE
@@ -38,21 +38,32 @@ WITH current_step AS (
            CASE WHEN from_state = 'in_progress' THEN 'claimed again after the previous claim expired'
                 ELSE 'claimed' END
     FROM claimed
+), edges AS MATERIALIZED (
+    SELECT e.from_step_uuid, e.to_step_uuid FROM tasker.workflow_step_edges e WHERE e.task_uuid = $1
+), ancestors AS (
+    SELECT e.from_step_uuid FROM edges e WHERE e.to_step_uuid = $2
+    UNION
+    SELECT e.from_step_uuid FROM edges e
+    JOIN ancestors a ON e.to_step_uuid = a.from_step_uuid
 )
-SELECT step_uuid, task_uuid, name, attempts, max_attempts, handler_callable, handler_initialization,
-       retryable, backoff, backoff_base_ms, max_backoff_ms, jitter_percent, timeout_seconds,
-       claim_expires_at::timestamptz AS claim_expires_at, from_state
-FROM claimed
+SELECT c.step_uuid, c.task_uuid, c.name, c.attempts, c.max_attempts, c.handler_callable, c.handler_initialization,
+       c.retryable, c.backoff, c.backoff_base_ms, c.max_backoff_ms, c.jitter_percent, c.timeout_seconds,
+       c.claim_expires_at::timestamptz AS claim_expires_at, c.from_state,
+       t.namespace_name, t.name AS task_name, t.version, t.context, t.correlation_id, t.state AS task_state,
+       (SELECT coalesce(jsonb_object_agg(s.name, s.results), '{}'::jsonb)
+        FROM tasker.workflow_steps s JOIN ancestors a ON s.step_uuid = a.from_step_uuid
+        WHERE s.task_uuid = $1)::jsonb AS ancestor_results
+FROM claimed c JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 `
 
-type ClaimStepParams struct {
-	StepUUID           uuid.UUID
+type ClaimAndLoadStepParams struct {
 	TaskUUID           uuid.UUID
+	StepUUID           uuid.UUID
 	WorkerID           string
 	LeaseMarginSeconds float64
 }
 
-type ClaimStepRow struct {
+type ClaimAndLoadStepRow struct {
 	StepUUID              uuid.UUID
 	TaskUUID              uuid.UUID
 	Name                  string
@@ -68,6 +79,13 @@ type ClaimStepRow struct {
 	TimeoutSeconds        int32
 	ClaimExpiresAt        time.Time
 	FromState             string
+	NamespaceName         string
+	TaskName              string
+	Version               string
+	Context               json.RawMessage
+	CorrelationID         uuid.UUID
+	TaskState             string
+	AncestorResults       json.RawMessage
 }
 
 // The worker's side of a step: claim it, load what it needs, record the
@@ -75,17 +93,23 @@ type ClaimStepRow struct {
 // change conditional on the step still being where the worker left it.
 // Claims a step for one attempt: enqueued → in_progress, attempts + 1, with
 // a lease of the step's timeout plus a margin. The step must belong to the
-// task the message names. A step whose previous claim expired (its worker died) can be
-// claimed again while it has attempts left. No row when the step was
-// cancelled, finished, or is held by a live claim.
-func (q *Queries) ClaimStep(ctx context.Context, db DBTX, arg ClaimStepParams) (ClaimStepRow, error) {
-	row := db.QueryRow(ctx, claimStep,
-		arg.StepUUID,
+// task the message names. A step whose previous claim expired (its worker
+// died) can be claimed again while it has attempts left. No row when the step
+// was cancelled, finished, or is held by a live claim.
+//
+// In the same round trip it reads what the handler needs: the task's context
+// and identity, and every ancestor's result by name as one JSON object. Every
+// scan of the ancestor walk is limited to the step's task (edges by task,
+// steps by (task, name)): the planner cannot estimate a recursive CTE and
+// would otherwise pick plans that read whole tables.
+func (q *Queries) ClaimAndLoadStep(ctx context.Context, db DBTX, arg ClaimAndLoadStepParams) (ClaimAndLoadStepRow, error) {
+	row := db.QueryRow(ctx, claimAndLoadStep,
 		arg.TaskUUID,
+		arg.StepUUID,
 		arg.WorkerID,
 		arg.LeaseMarginSeconds,
 	)
-	var i ClaimStepRow
+	var i ClaimAndLoadStepRow
 	err := row.Scan(
 		&i.StepUUID,
 		&i.TaskUUID,
@@ -102,6 +126,13 @@ func (q *Queries) ClaimStep(ctx context.Context, db DBTX, arg ClaimStepParams) (
 		&i.TimeoutSeconds,
 		&i.ClaimExpiresAt,
 		&i.FromState,
+		&i.NamespaceName,
+		&i.TaskName,
+		&i.Version,
+		&i.Context,
+		&i.CorrelationID,
+		&i.TaskState,
+		&i.AncestorResults,
 	)
 	return i, err
 }
@@ -134,89 +165,8 @@ func (q *Queries) ExtendClaim(ctx context.Context, db DBTX, arg ExtendClaimParam
 	return claim_expires_at, err
 }
 
-const getTaskForStep = `-- name: GetTaskForStep :one
-
-SELECT t.task_uuid, t.namespace_name, t.name, t.version, t.context, t.correlation_id, t.state
-FROM tasker.tasks t WHERE t.task_uuid = $1
-`
-
-type GetTaskForStepRow struct {
-	TaskUUID      uuid.UUID
-	NamespaceName string
-	Name          string
-	Version       string
-	Context       json.RawMessage
-	CorrelationID uuid.UUID
-	State         string
-}
-
-// Recording a worker's outcome is one statement with the queue tables in it:
-// see orchestration/dispatch/record.go.
-func (q *Queries) GetTaskForStep(ctx context.Context, db DBTX, taskUuid uuid.UUID) (GetTaskForStepRow, error) {
-	row := db.QueryRow(ctx, getTaskForStep, taskUuid)
-	var i GetTaskForStepRow
-	err := row.Scan(
-		&i.TaskUUID,
-		&i.NamespaceName,
-		&i.Name,
-		&i.Version,
-		&i.Context,
-		&i.CorrelationID,
-		&i.State,
-	)
-	return i, err
-}
-
-const listAncestorResults = `-- name: ListAncestorResults :many
-WITH RECURSIVE edges AS MATERIALIZED (
-    SELECT e.from_step_uuid, e.to_step_uuid FROM tasker.workflow_step_edges e WHERE e.task_uuid = $1
-), ancestors AS (
-    SELECT e.from_step_uuid FROM edges e WHERE e.to_step_uuid = $2
-    UNION
-    SELECT e.from_step_uuid FROM edges e
-    JOIN ancestors a ON e.to_step_uuid = a.from_step_uuid
-)
-SELECT s.name, s.results, s.state
-FROM tasker.workflow_steps s JOIN ancestors a ON s.step_uuid = a.from_step_uuid
-WHERE s.task_uuid = $1
-`
-
-type ListAncestorResultsParams struct {
-	TaskUUID uuid.UUID
-	StepUUID uuid.UUID
-}
-
-type ListAncestorResultsRow struct {
-	Name    string
-	Results json.RawMessage
-	State   string
-}
-
-// The results of every ancestor of a step, by name. Every scan is limited to
-// the step's task (edges by task, steps by (task, name)): the planner cannot
-// estimate a recursive CTE and would otherwise pick plans that read whole
-// tables, which grow with every task.
-func (q *Queries) ListAncestorResults(ctx context.Context, db DBTX, arg ListAncestorResultsParams) ([]ListAncestorResultsRow, error) {
-	rows, err := db.Query(ctx, listAncestorResults, arg.TaskUUID, arg.StepUUID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListAncestorResultsRow
-	for rows.Next() {
-		var i ListAncestorResultsRow
-		if err := rows.Scan(&i.Name, &i.Results, &i.State); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const releaseClaim = `-- name: ReleaseClaim :execrows
+
 WITH released AS (
     UPDATE tasker.workflow_steps ws SET
         state = 'enqueued', attempts = ws.attempts - 1, claimed_by = NULL,
@@ -236,6 +186,8 @@ type ReleaseClaimParams struct {
 	Attempt  int32
 }
 
+// Recording a worker's outcome is one statement with the queue tables in it:
+// see orchestration/dispatch/record.go.
 // Hands a claimed step back without an outcome (the worker is shutting
 // down): in_progress → enqueued, and the attempt does not count.
 func (q *Queries) ReleaseClaim(ctx context.Context, db DBTX, arg ReleaseClaimParams) (int64, error) {

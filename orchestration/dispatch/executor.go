@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -70,8 +71,12 @@ type Claim struct {
 	MessageID int64
 	// Message is the decoded step message.
 	Message StepMessage
-	// Step is the claimed step's definition snapshot and attempt number.
-	Step dbsqlc.ClaimStepRow
+	// Step is the claimed step's definition snapshot and attempt number,
+	// with its task and ancestors' results (see Input).
+	Step dbsqlc.ClaimAndLoadStepRow
+	// Input is what the handler needs besides the step, read by the claim's
+	// own statement.
+	Input *StepInput
 }
 
 // Timeout is the step's own time limit for one attempt.
@@ -89,14 +94,18 @@ func (e *Executor) Claim(ctx context.Context, queueName string, msg queue.Messag
 	if err != nil {
 		return nil, e.deadLetter(ctx, queueName, msg, err.Error())
 	}
-	row, err := e.queries.ClaimStep(ctx, e.pool, dbsqlc.ClaimStepParams{
+	row, err := e.queries.ClaimAndLoadStep(ctx, e.pool, dbsqlc.ClaimAndLoadStepParams{
 		StepUUID:           stepMsg.StepUUID,
 		TaskUUID:           stepMsg.TaskUUID,
 		WorkerID:           e.cfg.WorkerID,
 		LeaseMarginSeconds: e.cfg.LeaseMargin.Seconds(),
 	})
 	if err == nil {
-		return &Claim{Queue: queueName, MessageID: msg.ID, Message: stepMsg, Step: row}, nil
+		input, err := stepInput(row)
+		if err != nil {
+			return nil, err
+		}
+		return &Claim{Queue: queueName, MessageID: msg.ID, Message: stepMsg, Step: row, Input: input}, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("dispatch: claiming step %s: %w", stepMsg.StepUUID, err)
@@ -137,25 +146,29 @@ func (e *Executor) dropUnclaimable(ctx context.Context, queueName string, msg qu
 // StepInput is what a handler needs besides the claim: its task and the
 // results of every ancestor step by name.
 type StepInput struct {
-	Task      dbsqlc.GetTaskForStepRow
+	Task      TaskInfo
 	Ancestors map[string]json.RawMessage
 }
 
-// Load reads the task of a claimed step and its ancestors' results.
-func (e *Executor) Load(ctx context.Context, claim *Claim) (*StepInput, error) {
-	task, err := e.queries.GetTaskForStep(ctx, e.pool, claim.Step.TaskUUID)
-	if err != nil {
-		return nil, dbtx.Interpret(err, "dispatch: loading task "+claim.Step.TaskUUID.String())
-	}
-	rows, err := e.queries.ListAncestorResults(ctx, e.pool, dbsqlc.ListAncestorResultsParams{
-		TaskUUID: claim.Step.TaskUUID, StepUUID: claim.Step.StepUUID,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dispatch: loading ancestor results of %s: %w", claim.Step.StepUUID, err)
-	}
-	input := &StepInput{Task: task, Ancestors: make(map[string]json.RawMessage, len(rows))}
-	for _, r := range rows {
-		input.Ancestors[r.Name] = r.Results
+// TaskInfo is the task of a claimed step.
+type TaskInfo struct {
+	TaskUUID      uuid.UUID
+	NamespaceName string
+	Name          string
+	Version       string
+	Context       json.RawMessage
+	CorrelationID uuid.UUID
+	State         string
+}
+
+// stepInput takes the task and the ancestors' results out of a claim's row.
+func stepInput(row dbsqlc.ClaimAndLoadStepRow) (*StepInput, error) {
+	input := &StepInput{Task: TaskInfo{
+		TaskUUID: row.TaskUUID, NamespaceName: row.NamespaceName, Name: row.TaskName, Version: row.Version,
+		Context: row.Context, CorrelationID: row.CorrelationID, State: row.TaskState,
+	}}
+	if err := json.Unmarshal(row.AncestorResults, &input.Ancestors); err != nil {
+		return nil, fmt.Errorf("dispatch: decoding ancestor results of %s: %w", row.StepUUID, err)
 	}
 	return input, nil
 }
