@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/google/uuid"
@@ -184,16 +183,20 @@ func (e *Engine) settleFailure(ctx context.Context, tx pgx.Tx, task dbsqlc.Taske
 // afterStepSatisfied releases the children of a step that completed or was
 // resolved, enqueues those that became ready, and re-evaluates the task.
 func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep, reason string) error {
-	children, err := e.queries.ReleaseChildren(ctx, tx, step.StepUUID)
+	// Only a child whose last parent this was can have become ready (root
+	// steps are enqueued at creation).
+	ready, err := e.queries.ReleaseChildren(ctx, tx, dbsqlc.ReleaseChildrenParams{
+		StepUUID: step.StepUUID, Actor: e.cfg.ProcessID, Reason: "parents complete after " + step.Name,
+	})
 	if err != nil {
 		return fmt.Errorf("releasing children of %s: %w", step.Name, err)
 	}
-	// Only a child whose last parent this was can have become ready (root
-	// steps are enqueued at creation), so most completions skip the query.
-	if slices.ContainsFunc(children, func(c dbsqlc.ReleaseChildrenRow) bool { return c.UnmetDependencies == 0 }) {
-		if _, err := e.enqueueReady(ctx, tx, refOf(task), "parents complete after "+step.Name); err != nil {
-			return err
-		}
+	steps := make([]stepRef, len(ready))
+	for i, r := range ready {
+		steps[i] = stepRef{uuid: r.StepUUID, name: r.Name}
+	}
+	if err := e.sendSteps(ctx, tx, refOf(task), steps); err != nil {
+		return err
 	}
 	return e.evaluateTask(ctx, tx, task, reason)
 }

@@ -65,12 +65,27 @@ UPDATE tasker.workflow_steps SET attempts = 0, error = NULL WHERE step_uuid = @s
 
 -- name: ReleaseChildren :many
 -- Tells the children of a completed (or resolved) step that one more parent
--- is done, returning those that became ready.
-UPDATE tasker.workflow_steps s
-SET unmet_dependencies = s.unmet_dependencies - 1, updated_at = now()
-FROM tasker.workflow_step_edges e
-WHERE e.from_step_uuid = @step_uuid AND s.step_uuid = e.to_step_uuid
-RETURNING s.step_uuid, s.name, s.unmet_dependencies;
+-- is done, and enqueues, in the same update, the pending children for which
+-- it was the last one (recording their transition). It returns the children
+-- it enqueued; the caller sends their queue messages in the same
+-- transaction. One update per child, where decrementing and then enqueuing
+-- would write each ready child twice.
+WITH released AS (
+    UPDATE tasker.workflow_steps s SET
+        unmet_dependencies = s.unmet_dependencies - 1,
+        state = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN 'enqueued' ELSE s.state END,
+        enqueued_at = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN now() ELSE s.enqueued_at END,
+        updated_at = now()
+    FROM tasker.workflow_step_edges e
+    WHERE e.from_step_uuid = @step_uuid AND s.step_uuid = e.to_step_uuid
+    RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies
+), ready AS (
+    SELECT * FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'
+), recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, @actor, @reason FROM ready
+)
+SELECT step_uuid, name FROM ready;
 
 -- name: GetStep :one
 SELECT * FROM tasker.workflow_steps WHERE step_uuid = @step_uuid;

@@ -527,23 +527,43 @@ func (q *Queries) NextRetryAt(ctx context.Context, db DBTX) (time.Time, error) {
 }
 
 const releaseChildren = `-- name: ReleaseChildren :many
-UPDATE tasker.workflow_steps s
-SET unmet_dependencies = s.unmet_dependencies - 1, updated_at = now()
-FROM tasker.workflow_step_edges e
-WHERE e.from_step_uuid = $1 AND s.step_uuid = e.to_step_uuid
-RETURNING s.step_uuid, s.name, s.unmet_dependencies
+WITH released AS (
+    UPDATE tasker.workflow_steps s SET
+        unmet_dependencies = s.unmet_dependencies - 1,
+        state = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN 'enqueued' ELSE s.state END,
+        enqueued_at = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN now() ELSE s.enqueued_at END,
+        updated_at = now()
+    FROM tasker.workflow_step_edges e
+    WHERE e.from_step_uuid = $1 AND s.step_uuid = e.to_step_uuid
+    RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies
+), ready AS (
+    SELECT step_uuid, task_uuid, name, attempts, state, unmet_dependencies FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'
+), recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $2, $3 FROM ready
+)
+SELECT step_uuid, name FROM ready
 `
 
+type ReleaseChildrenParams struct {
+	StepUUID uuid.UUID
+	Actor    string
+	Reason   string
+}
+
 type ReleaseChildrenRow struct {
-	StepUUID          uuid.UUID
-	Name              string
-	UnmetDependencies int32
+	StepUUID uuid.UUID
+	Name     string
 }
 
 // Tells the children of a completed (or resolved) step that one more parent
-// is done, returning those that became ready.
-func (q *Queries) ReleaseChildren(ctx context.Context, db DBTX, stepUuid uuid.UUID) ([]ReleaseChildrenRow, error) {
-	rows, err := db.Query(ctx, releaseChildren, stepUuid)
+// is done, and enqueues, in the same update, the pending children for which
+// it was the last one (recording their transition). It returns the children
+// it enqueued; the caller sends their queue messages in the same
+// transaction. One update per child, where decrementing and then enqueuing
+// would write each ready child twice.
+func (q *Queries) ReleaseChildren(ctx context.Context, db DBTX, arg ReleaseChildrenParams) ([]ReleaseChildrenRow, error) {
+	rows, err := db.Query(ctx, releaseChildren, arg.StepUUID, arg.Actor, arg.Reason)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +571,7 @@ func (q *Queries) ReleaseChildren(ctx context.Context, db DBTX, stepUuid uuid.UU
 	var items []ReleaseChildrenRow
 	for rows.Next() {
 		var i ReleaseChildrenRow
-		if err := rows.Scan(&i.StepUUID, &i.Name, &i.UnmetDependencies); err != nil {
+		if err := rows.Scan(&i.StepUUID, &i.Name); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
