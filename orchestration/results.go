@@ -186,7 +186,7 @@ func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.
 	// Only a child whose last parent this was can have become ready (root
 	// steps are enqueued at creation).
 	ready, err := e.queries.ReleaseChildren(ctx, tx, dbsqlc.ReleaseChildrenParams{
-		StepUUID: step.StepUUID, Actor: e.cfg.ProcessID, Reason: "parents complete after " + step.Name,
+		StepUUID: step.StepUUID, TaskUUID: step.TaskUUID, Actor: e.cfg.ProcessID, Reason: "parents complete after " + step.Name,
 	})
 	if err != nil {
 		return fmt.Errorf("releasing children of %s: %w", step.Name, err)

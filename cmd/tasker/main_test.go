@@ -36,15 +36,15 @@ func TestMigrateCommand(t *testing.T) {
 
 	out, err := runTasker(t.Context(), t, "migrate", "--database-url", db.URL)
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 3 (3 migration(s) applied)")
+	require.Contains(t, out, "schema at version 4 (4 migration(s) applied)")
 
 	out, err = runTasker(t.Context(), t, "migrate", "--database-url", db.URL)
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 3 (0 migration(s) applied)")
+	require.Contains(t, out, "schema at version 4 (0 migration(s) applied)")
 
 	out, err = runTasker(t.Context(), t, "migrate", "--database-url", db.URL, "--down", "--to", "0")
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 0 (3 migration(s) reverted)")
+	require.Contains(t, out, "schema at version 0 (4 migration(s) reverted)")
 
 	_, err = runTasker(t.Context(), t, "migrate", "--database-url", db.URL, "--down")
 	require.ErrorContains(t, err, "--down needs --to")
@@ -63,7 +63,7 @@ func TestDatabaseURLFromEnvironment(t *testing.T) {
 	t.Setenv("TASKER_DATABASE_URL", db.URL)
 	out, err := runTasker(t.Context(), t, "migrate")
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 3")
+	require.Contains(t, out, "schema at version 4")
 }
 
 func TestManagerNeedsAWorkerImage(t *testing.T) {

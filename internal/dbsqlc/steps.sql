@@ -77,7 +77,10 @@ WITH released AS (
         enqueued_at = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN now() ELSE s.enqueued_at END,
         updated_at = now()
     FROM tasker.workflow_step_edges e
-    WHERE e.from_step_uuid = @step_uuid AND s.step_uuid = e.to_step_uuid
+    -- Limited to the task on both sides, so that every plan, including a
+    -- generic one made while the tables were small, reads only its rows.
+    WHERE e.from_step_uuid = @step_uuid AND e.task_uuid = @task_uuid
+      AND s.step_uuid = e.to_step_uuid AND s.task_uuid = @task_uuid
     RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies
 ), ready AS (
     SELECT * FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'

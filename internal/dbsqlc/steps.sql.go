@@ -534,19 +534,23 @@ WITH released AS (
         enqueued_at = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN now() ELSE s.enqueued_at END,
         updated_at = now()
     FROM tasker.workflow_step_edges e
-    WHERE e.from_step_uuid = $1 AND s.step_uuid = e.to_step_uuid
+    -- Limited to the task on both sides, so that every plan, including a
+    -- generic one made while the tables were small, reads only its rows.
+    WHERE e.from_step_uuid = $1 AND e.task_uuid = $2
+      AND s.step_uuid = e.to_step_uuid AND s.task_uuid = $2
     RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies
 ), ready AS (
     SELECT step_uuid, task_uuid, name, attempts, state, unmet_dependencies FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'
 ), recorded AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $2, $3 FROM ready
+    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $3, $4 FROM ready
 )
 SELECT step_uuid, name FROM ready
 `
 
 type ReleaseChildrenParams struct {
 	StepUUID uuid.UUID
+	TaskUUID uuid.UUID
 	Actor    string
 	Reason   string
 }
@@ -563,7 +567,12 @@ type ReleaseChildrenRow struct {
 // transaction. One update per child, where decrementing and then enqueuing
 // would write each ready child twice.
 func (q *Queries) ReleaseChildren(ctx context.Context, db DBTX, arg ReleaseChildrenParams) ([]ReleaseChildrenRow, error) {
-	rows, err := db.Query(ctx, releaseChildren, arg.StepUUID, arg.Actor, arg.Reason)
+	rows, err := db.Query(ctx, releaseChildren,
+		arg.StepUUID,
+		arg.TaskUUID,
+		arg.Actor,
+		arg.Reason,
+	)
 	if err != nil {
 		return nil, err
 	}
