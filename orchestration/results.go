@@ -198,5 +198,10 @@ func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.
 	if err := e.sendSteps(ctx, tx, refOf(task), steps); err != nil {
 		return err
 	}
+	if len(steps) > 0 && TaskState(task.State) == TaskStepsInProcess {
+		// Steps were just enqueued, so the task has work in flight and
+		// stays steps_in_process (nextTaskState): no need to count.
+		return nil
+	}
 	return e.evaluateTask(ctx, tx, task, reason)
 }
