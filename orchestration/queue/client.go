@@ -73,7 +73,9 @@ func (c *Client) SendBatch(ctx context.Context, db DBTX, queue string, bodies []
 	return ids, interpretError(err, "send batch", queue)
 }
 
-// Read claims up to batch visible messages of queue, oldest first, skipping
+// Read claims up to batch visible messages of queue, those visible longest
+// first (by visibility time, which for a message never read is when it was
+// sent, or when its delay ended; PGMQ's own read goes by id), skipping
 // messages other transactions hold, and returns them in id order. Each stays
 // invisible to other reads for visibility (rounded up to whole seconds), and
 // becomes visible again then unless deleted or archived. Read returns an
