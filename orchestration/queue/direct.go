@@ -70,8 +70,9 @@ SELECT sent.msg_id FROM sent, pg_notify($3::text, $4::text) AS notified ORDER BY
 )
 UPDATE ` + q + ` AS m
 SET vt = clock_timestamp() + make_interval(secs => $1::integer), read_ct = m.read_ct + 1
-FROM picked
-WHERE m.msg_id = picked.msg_id
+-- An array of ids, not a join with picked: a join let the planner hash it
+-- against a scan of the whole table, dead rows included.
+WHERE m.msg_id = ANY (ARRAY(SELECT picked.msg_id FROM picked))
 RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, coalesce(m.message::text, 'null')`,
 		// $1 ids.
 		delete: `WITH deleted AS (DELETE FROM ` + q + ` AS m WHERE m.msg_id = ANY($1::bigint[]) RETURNING 1)
