@@ -63,6 +63,10 @@ demo: postgres build ## Run the whole system on this machine and each example wo
 bench: postgres build ## Measure latency, throughput and resources against the targets, beside River (BENCH_FLAGS=-quick); writes bench-results.json.
 	TASKER_BIN=$(BIN)/tasker go run ./bench $(BENCH_FLAGS)
 
+.PHONY: profile
+profile: postgres build ## Profile the engine and workers in one process: CPU profile, statements, tables, WAL per step (PROFILE_FLAGS="-latency 40 -explain").
+	TASKER_BIN=$(BIN)/tasker go run ./bench/profile $(PROFILE_FLAGS)
+
 .PHONY: generate
 generate: $(SQLC) $(CONTROLLER_GEN) ## Regenerate code: sqlc queries, deepcopy methods of api/.
 	$(SQLC) generate

@@ -1,0 +1,112 @@
+package harness
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Machine describes the computer a measurement runs on, for the reports of
+// the benchmark and the profiler.
+type Machine struct {
+	CPUModel  string `json:"cpu_model"`
+	Cores     int    `json:"cores"`
+	MemoryMiB int64  `json:"memory_mib"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"go_version"`
+	Platform  string `json:"platform"`
+	// LoadAverage is /proc/loadavg when the machine was read: other work
+	// on the machine shows here.
+	LoadAverage string `json:"load_average"`
+}
+
+// ReadMachine describes this machine from /proc; what cannot be read stays
+// empty.
+func ReadMachine() Machine {
+	m := Machine{
+		Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, LoadAverage: LoadAverage(),
+	}
+	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	if kib, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64); err == nil {
+		m.MemoryMiB = kib >> 10
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	return m
+}
+
+// procField returns the value of the first "name: value" line of a /proc
+// file, or "".
+func procField(path, name string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }()
+	lines := bufio.NewScanner(f)
+	for lines.Scan() {
+		key, value, ok := strings.Cut(lines.Text(), ":")
+		if ok && strings.TrimSpace(key) == name {
+			return strings.TrimSpace(value)
+		}
+	}
+	return ""
+}
+
+// LoadAverage returns the 1, 5 and 15 minute load averages of
+// /proc/loadavg, or "unknown".
+func LoadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	fields := strings.Fields(string(data))
+	return strings.Join(fields[:min(3, len(fields))], " ")
+}
+
+// FileSystemOf describes the mount holding path ("ext4 on /dev/sda1
+// mounted at /"), from /proc/mounts: the longest mount point that prefixes
+// it. It returns "unknown" when /proc/mounts cannot be read.
+func FileSystemOf(path string) string {
+	data, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return "unknown"
+	}
+	best, found := "", "unknown"
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(path, f[1]) || len(f[1]) < len(best) {
+			continue
+		}
+		best, found = f[1], f[2]+" on "+f[0]+" mounted at "+f[1]
+	}
+	return found
+}
+
+// TreeCPU returns the CPU time (utime + stime) of process pid, of the
+// children it has waited for, and of its live children: for a PostgreSQL
+// postmaster, that of the whole server, backends that have exited included.
+// A child that exits between the scan and its read is missed until its
+// parent reaps it.
+func TreeCPU(pid int) (time.Duration, error) {
+	st, err := ReadProcStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	total := st.UTime + st.STime + st.CUTime + st.CSTime
+	children, err := Children(pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, child := range children {
+		if cs, err := ReadProcStat(child); err == nil { // a child may end meanwhile
+			total += cs.UTime + cs.STime
+		}
+	}
+	return total, nil
+}
