@@ -97,9 +97,19 @@ func SetupWorkerPoolController(mgr ctrl.Manager, opts WorkerPoolOptions) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(poolControllerName).
 		For(&workflowsv1alpha1.WorkerPool{}, builder.WithPredicates(poolSpecChanged)).
-		Owns(&appsv1.Deployment{}, builder.OnlyMetadata).
+		// A pool's Deployment has the pool's name. Mapping Deployments by
+		// name, rather than by controller reference (Owns), also wakes a
+		// pool blocked by a Deployment it does not control when that one is
+		// deleted.
+		WatchesMetadata(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(poolOfDeployment)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsForSecret)).
 		Complete(r)
+}
+
+// poolOfDeployment maps a Deployment to the WorkerPool of the same name and
+// namespace, which may not exist (Reconcile then does nothing).
+func poolOfDeployment(_ context.Context, obj client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
 }
 
 // Permissions: pools are read, never written (no finalizer: the Deployment

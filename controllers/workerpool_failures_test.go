@@ -117,6 +117,12 @@ var _ = Describe("WorkerPool controller with unusable input", func() {
 		untouched := getDeployment(key)(Default)
 		Expect(untouched.OwnerReferences).To(BeEmpty())
 		Expect(untouched.Generation).To(Equal(int64(1)))
+
+		By("taking over the name as soon as that Deployment is deleted, as the condition says")
+		Expect(k8sClient.Delete(ctx, untouched)).To(Succeed())
+		Eventually(func(g Gomega) []metav1.OwnerReference { return getDeployment(key)(g).OwnerReferences }).
+			Should(ConsistOf(HaveField("Kind", "WorkerPool")))
+		Eventually(poolReadyConditionOf(key)).ShouldNot(HaveField("Reason", poolReasonDeploymentConflict))
 	})
 })
 
