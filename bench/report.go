@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/taskerops/tasker/test/e2e/harness"
 )
 
 // The targets (2-core machine, PostgreSQL fsync on).
@@ -130,7 +132,7 @@ func formatLimit(v float64, unit string) string {
 }
 
 // printMachine prints the machine the run is on.
-func printMachine(w io.Writer, m machine) {
+func printMachine(w io.Writer, m harness.Machine) {
 	fmt.Fprintf(w, "machine: %s, %d cores, %d MiB memory; Linux %s; %s %s; load average %s\n",
 		m.CPUModel, m.Cores, m.MemoryMiB, m.Kernel, m.GoVersion, m.Platform, m.LoadAverage)
 }

@@ -8,20 +8,22 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/taskerops/tasker/test/e2e/harness"
 )
 
 // results is everything a run found; bench-results.json holds it.
 type results struct {
-	StartedAt  time.Time      `json:"started_at"`
-	Seconds    float64        `json:"seconds"`
-	Config     configRecord   `json:"config"`
-	Machine    machine        `json:"machine"`
-	Postgres   postgresInfo   `json:"postgres"`
-	Figures    []figure       `json:"figures"`
-	Method     []string       `json:"method"`
-	Latency    *latencyResult `json:"latency"`
-	Throughput []*roundResult `json:"throughput"`
-	River      *riverResult   `json:"river,omitempty"`
+	StartedAt  time.Time       `json:"started_at"`
+	Seconds    float64         `json:"seconds"`
+	Config     configRecord    `json:"config"`
+	Machine    harness.Machine `json:"machine"`
+	Postgres   postgresInfo    `json:"postgres"`
+	Figures    []figure        `json:"figures"`
+	Method     []string        `json:"method"`
+	Latency    *latencyResult  `json:"latency"`
+	Throughput []*roundResult  `json:"throughput"`
+	River      *riverResult    `json:"river,omitempty"`
 }
 
 // configRecord is the run's configuration as the JSON file records it.

@@ -59,7 +59,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	b := &bench{cfg: cfg, out: out, dir: dir}
 	b.res.StartedAt = time.Now().UTC()
 	b.res.Config = cfg.record()
-	b.res.Machine = readMachine()
+	b.res.Machine = harness.ReadMachine()
 	printMachine(out, b.res.Machine)
 	if err := b.build(ctx); err != nil {
 		return err

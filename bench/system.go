@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,63 +10,6 @@ import (
 	"github.com/taskerops/tasker/internal/pgcluster"
 	"github.com/taskerops/tasker/test/e2e/harness"
 )
-
-// machine describes the computer the benchmark ran on.
-type machine struct {
-	CPUModel  string `json:"cpu_model"`
-	Cores     int    `json:"cores"`
-	MemoryMiB int64  `json:"memory_mib"`
-	Kernel    string `json:"kernel"`
-	GoVersion string `json:"go_version"`
-	Platform  string `json:"platform"`
-	// LoadAverage is /proc/loadavg when the run started: other work on
-	// the machine shows here.
-	LoadAverage string `json:"load_average"`
-}
-
-// readMachine describes this machine from /proc.
-func readMachine() machine {
-	m := machine{
-		Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
-		Platform: runtime.GOOS + "/" + runtime.GOARCH, LoadAverage: loadAverage(),
-	}
-	m.CPUModel = procField("/proc/cpuinfo", "model name")
-	if kib, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64); err == nil {
-		m.MemoryMiB = kib >> 10
-	}
-	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(data))
-	}
-	return m
-}
-
-// procField returns the value of the first "name: value" line of a /proc
-// file, or "".
-func procField(path, name string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer func() { _ = f.Close() }()
-	lines := bufio.NewScanner(f)
-	for lines.Scan() {
-		key, value, ok := strings.Cut(lines.Text(), ":")
-		if ok && strings.TrimSpace(key) == name {
-			return strings.TrimSpace(value)
-		}
-	}
-	return ""
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	fields := strings.Fields(string(data))
-	return strings.Join(fields[:min(3, len(fields))], " ")
-}
 
 // postgresInfo describes the benchmark's PostgreSQL server.
 type postgresInfo struct {
@@ -93,7 +32,7 @@ var postgresSettings = []string{
 
 // readPostgres reads the server's version and settings.
 func readPostgres(ctx context.Context, conn *pgx.Conn, cluster *pgcluster.Cluster) (postgresInfo, error) {
-	info := postgresInfo{Settings: map[string]string{}, DataDirectory: cluster.Dir(), FileSystem: fileSystemOf(cluster.Dir())}
+	info := postgresInfo{Settings: map[string]string{}, DataDirectory: cluster.Dir(), FileSystem: harness.FileSystemOf(cluster.Dir())}
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&info.Version); err != nil {
 		return info, err
 	}
@@ -107,24 +46,6 @@ func readPostgres(ctx context.Context, conn *pgx.Conn, cluster *pgcluster.Cluste
 		return nil
 	})
 	return info, err
-}
-
-// fileSystemOf returns the device and type of the mount holding path, from
-// /proc/mounts (the longest mount point that prefixes it).
-func fileSystemOf(path string) string {
-	data, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		return "unknown"
-	}
-	best, found := "", "unknown"
-	for line := range strings.Lines(string(data)) {
-		f := strings.Fields(line)
-		if len(f) < 3 || !strings.HasPrefix(path, f[1]) || len(f[1]) < len(best) {
-			continue
-		}
-		best, found = f[1], f[2]+" on "+f[0]+" mounted at "+f[1]
-	}
-	return found
 }
 
 // snapshot holds cumulative counters at one moment; two of them give a
@@ -158,12 +79,12 @@ type phaseStats struct {
 
 // snapshot reads the counters now.
 func (b *bench) snapshot(ctx context.Context) (snapshot, error) {
-	s := snapshot{at: time.Now(), load: loadAverage()}
+	s := snapshot{at: time.Now(), load: harness.LoadAverage()}
 	err := b.admin.QueryRow(ctx, "SELECT wal_sync, wal_sync_time FROM pg_stat_wal").Scan(&s.walSyncs, &s.walSyncMs)
 	if err != nil {
 		return s, err
 	}
-	if s.postgresCPU, err = treeCPU(b.postmaster); err != nil {
+	if s.postgresCPU, err = harness.TreeCPU(b.postmaster); err != nil {
 		return s, err
 	}
 	self, err := harness.ReadProcStat(os.Getpid())
@@ -186,24 +107,4 @@ func (s snapshot) until(end snapshot) phaseStats {
 		st.WALFlushMeanMs = (end.walSyncMs - s.walSyncMs) / float64(st.WALFlushes)
 	}
 	return st
-}
-
-// treeCPU returns the CPU time of process pid, of its children that it
-// waited for, and of its live children.
-func treeCPU(pid int) (time.Duration, error) {
-	st, err := harness.ReadProcStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	total := st.UTime + st.STime + st.CUTime + st.CSTime
-	children, err := harness.Children(pid)
-	if err != nil {
-		return 0, err
-	}
-	for _, child := range children {
-		if cs, err := harness.ReadProcStat(child); err == nil { // a child may end meanwhile
-			total += cs.UTime + cs.STime
-		}
-	}
-	return total, nil
 }
