@@ -205,12 +205,9 @@ func (e *Engine) insertTask(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, 
 	return e.recordCreation(ctx, tx, taskUUID, len(steps), enqueued)
 }
 
-// recordCreation moves the new task to steps_in_process and records the
-// states it passed through inside the creating transaction.
+// recordCreation records the states the new task passed through inside the
+// creating transaction (InsertTask wrote it as steps_in_process).
 func (e *Engine) recordCreation(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, steps, roots int) error {
-	if err := e.queries.SetTaskState(ctx, tx, dbsqlc.SetTaskStateParams{TaskUUID: taskUUID, State: string(TaskStepsInProcess)}); err != nil {
-		return err
-	}
 	return e.queries.RecordTaskTransitions(ctx, tx, dbsqlc.RecordTaskTransitionsParams{
 		TaskUUID:   taskUUID,
 		Actor:      e.cfg.ProcessID,

@@ -1,11 +1,14 @@
 -- Task creation, locking, state and reads.
 
 -- name: InsertTask :exec
+-- The task is written in the state its creating transaction leaves it in,
+-- steps_in_process (nothing sees it before that commits); the transaction
+-- records the states it passed through with RecordTaskTransitions.
 INSERT INTO tasker.tasks (
     task_uuid, template_id, namespace_name, name, version, state, context, identity_hash,
     idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count
 ) VALUES (
-    @task_uuid, @template_id, @namespace_name, @name, @version, 'pending', @context, @identity_hash,
+    @task_uuid, @template_id, @namespace_name, @name, @version, 'steps_in_process', @context, @identity_hash,
     sqlc.narg(idempotency_key), @priority, @correlation_id, @initiator, @source_system, @reason,
     (SELECT count(*) FROM tasker.template_steps WHERE template_id = @template_id)
 );
@@ -92,11 +95,6 @@ SELECT task_uuid, @from_state::text, @to_state::text, @actor, @reason FROM updat
 -- from state is stored as NULL (the first state).
 INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, actor, reason)
 SELECT @task_uuid::uuid, NULLIF(unnest(@from_states::text[]), ''), unnest(@to_states::text[]), @actor::text, unnest(@reasons::text[]);
-
--- name: SetTaskState :exec
--- Sets the state without a transition row; only for the initial chain that
--- RecordTaskTransitions records.
-UPDATE tasker.tasks SET state = @state::text, updated_at = now() WHERE task_uuid = @task_uuid;
 
 -- name: CountTaskStepsByState :many
 SELECT state, count(*)::integer AS steps

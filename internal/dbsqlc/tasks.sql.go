@@ -109,7 +109,7 @@ INSERT INTO tasker.tasks (
     task_uuid, template_id, namespace_name, name, version, state, context, identity_hash,
     idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count
 ) VALUES (
-    $1, $2, $3, $4, $5, 'pending', $6, $7,
+    $1, $2, $3, $4, $5, 'steps_in_process', $6, $7,
     $8, $9, $10, $11, $12, $13,
     (SELECT count(*) FROM tasker.template_steps WHERE template_id = $2)
 )
@@ -132,6 +132,9 @@ type InsertTaskParams struct {
 }
 
 // Task creation, locking, state and reads.
+// The task is written in the state its creating transaction leaves it in,
+// steps_in_process (nothing sees it before that commits); the transaction
+// records the states it passed through with RecordTaskTransitions.
 func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams) error {
 	_, err := db.Exec(ctx, insertTask,
 		arg.TaskUUID,
@@ -465,22 +468,6 @@ func (q *Queries) RecordTaskTransitions(ctx context.Context, db DBTX, arg Record
 		arg.Actor,
 		arg.Reasons,
 	)
-	return err
-}
-
-const setTaskState = `-- name: SetTaskState :exec
-UPDATE tasker.tasks SET state = $1::text, updated_at = now() WHERE task_uuid = $2
-`
-
-type SetTaskStateParams struct {
-	State    string
-	TaskUUID uuid.UUID
-}
-
-// Sets the state without a transition row; only for the initial chain that
-// RecordTaskTransitions records.
-func (q *Queries) SetTaskState(ctx context.Context, db DBTX, arg SetTaskStateParams) error {
-	_, err := db.Exec(ctx, setTaskState, arg.State, arg.TaskUUID)
 	return err
 }
 
