@@ -154,10 +154,7 @@ func (e *Engine) lockTaskWithStep(ctx context.Context, tx pgx.Tx, result dispatc
 func (e *Engine) settleStep(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep) error {
 	switch StepState(step.State) {
 	case StepEnqueuedForOrchestration:
-		if err := e.transitionStep(ctx, tx, step.StepUUID, StepEnqueuedForOrchestration, StepComplete, "handler result stored", 0); err != nil {
-			return err
-		}
-		return e.afterStepSatisfied(ctx, tx, task, step, "step "+step.Name+" complete")
+		return e.releaseChildren(ctx, tx, task, step, true, "step "+step.Name+" complete")
 	case StepEnqueuedAsErrorForOrchestration:
 		return e.settleFailure(ctx, tx, task, step)
 	default:
@@ -180,20 +177,33 @@ func (e *Engine) settleFailure(ctx context.Context, tx pgx.Tx, task dbsqlc.Taske
 	return e.evaluateTask(ctx, tx, task, "step "+step.Name+": "+decision.reason)
 }
 
-// afterStepSatisfied releases the children of a step that completed or was
-// resolved, enqueues those that became ready, and re-evaluates the task.
+// afterStepSatisfied releases the children of a step that was resolved by
+// hand, enqueues those that became ready, and re-evaluates the task.
 func (e *Engine) afterStepSatisfied(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep, reason string) error {
+	return e.releaseChildren(ctx, tx, task, step, false, reason)
+}
+
+// releaseChildren tells the step's children that it is done, enqueues those
+// that became ready, and re-evaluates the task; with complete it first
+// moves the step from enqueued_for_orchestration to complete, in the same
+// statement (the path of every successful step).
+func (e *Engine) releaseChildren(ctx context.Context, tx pgx.Tx, task dbsqlc.TaskerTask, step dbsqlc.TaskerWorkflowStep, complete bool, reason string) error {
 	// Only a child whose last parent this was can have become ready (root
 	// steps are enqueued at creation).
-	ready, err := e.queries.ReleaseChildren(ctx, tx, dbsqlc.ReleaseChildrenParams{
-		StepUUID: step.StepUUID, TaskUUID: step.TaskUUID, Actor: e.cfg.ProcessID, Reason: "parents complete after " + step.Name,
+	released, err := e.queries.ReleaseChildren(ctx, tx, dbsqlc.ReleaseChildrenParams{
+		Complete: complete, StepUUID: step.StepUUID, TaskUUID: step.TaskUUID, Actor: e.cfg.ProcessID,
+		CompleteReason: "handler result stored", Reason: "parents complete after " + step.Name,
 	})
 	if err != nil {
 		return fmt.Errorf("releasing children of %s: %w", step.Name, err)
 	}
-	steps := make([]stepRef, len(ready))
-	for i, r := range ready {
-		steps[i] = stepRef{uuid: r.StepUUID, name: r.Name}
+	if complete && released.Completed == 0 {
+		return fmt.Errorf("moving step %s from %s to %s: step is no longer %s",
+			step.StepUUID, StepEnqueuedForOrchestration, StepComplete, StepEnqueuedForOrchestration)
+	}
+	steps := make([]stepRef, len(released.ReadyUuids))
+	for i, id := range released.ReadyUuids {
+		steps[i] = stepRef{uuid: id, name: released.ReadyNames[i]}
 	}
 	if err := e.sendSteps(ctx, tx, refOf(task), steps); err != nil {
 		return err

@@ -63,14 +63,29 @@ UPDATE tasker.workflow_steps SET results = @results WHERE step_uuid = @step_uuid
 -- A manual retry gives the step its whole retry budget again.
 UPDATE tasker.workflow_steps SET attempts = 0, error = NULL WHERE step_uuid = @step_uuid;
 
--- name: ReleaseChildren :many
+-- name: ReleaseChildren :one
 -- Tells the children of a completed (or resolved) step that one more parent
 -- is done, and enqueues, in the same update, the pending children for which
 -- it was the last one (recording their transition). It returns the children
 -- it enqueued; the caller sends their queue messages in the same
 -- transaction. One update per child, where decrementing and then enqueuing
 -- would write each ready child twice.
-WITH released AS (
+--
+-- With complete, the same statement first moves the step itself from
+-- enqueued_for_orchestration to complete (recording why), and releases the
+-- children only if it did; completed says whether it did (always 0
+-- without complete).
+WITH completed AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = 'complete', next_retry_at = NULL, claimed_by = NULL, claim_expires_at = NULL,
+        completed_at = now(), updated_at = now()
+    WHERE @complete::boolean AND ws.step_uuid = @step_uuid AND ws.state = 'enqueued_for_orchestration'
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
+), completion_recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', 'complete', attempts, @actor, @complete_reason::text
+    FROM completed
+), released AS (
     UPDATE tasker.workflow_steps s SET
         unmet_dependencies = s.unmet_dependencies - 1,
         state = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN 'enqueued' ELSE s.state END,
@@ -81,6 +96,7 @@ WITH released AS (
     -- generic one made while the tables were small, reads only its rows.
     WHERE e.from_step_uuid = @step_uuid AND e.task_uuid = @task_uuid
       AND s.step_uuid = e.to_step_uuid AND s.task_uuid = @task_uuid
+      AND (NOT @complete::boolean OR EXISTS (SELECT FROM completed))
     RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies
 ), ready AS (
     SELECT * FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'
@@ -88,7 +104,9 @@ WITH released AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
     SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, @actor, @reason FROM ready
 )
-SELECT step_uuid, name FROM ready;
+SELECT (SELECT count(*) FROM completed)::integer AS completed,
+    coalesce((SELECT array_agg(step_uuid ORDER BY name) FROM ready), '{}')::uuid[] AS ready_uuids,
+    coalesce((SELECT array_agg(name ORDER BY name) FROM ready), '{}')::text[] AS ready_names;
 
 -- name: GetStep :one
 SELECT * FROM tasker.workflow_steps WHERE step_uuid = @step_uuid;

@@ -526,8 +526,18 @@ func (q *Queries) NextRetryAt(ctx context.Context, db DBTX) (time.Time, error) {
 	return column_1, err
 }
 
-const releaseChildren = `-- name: ReleaseChildren :many
-WITH released AS (
+const releaseChildren = `-- name: ReleaseChildren :one
+WITH completed AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = 'complete', next_retry_at = NULL, claimed_by = NULL, claim_expires_at = NULL,
+        completed_at = now(), updated_at = now()
+    WHERE $1::boolean AND ws.step_uuid = $2 AND ws.state = 'enqueued_for_orchestration'
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts
+), completion_recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', 'complete', attempts, $3, $4::text
+    FROM completed
+), released AS (
     UPDATE tasker.workflow_steps s SET
         unmet_dependencies = s.unmet_dependencies - 1,
         state = CASE WHEN s.unmet_dependencies = 1 AND s.state = 'pending' THEN 'enqueued' ELSE s.state END,
@@ -536,28 +546,34 @@ WITH released AS (
     FROM tasker.workflow_step_edges e
     -- Limited to the task on both sides, so that every plan, including a
     -- generic one made while the tables were small, reads only its rows.
-    WHERE e.from_step_uuid = $1 AND e.task_uuid = $2
-      AND s.step_uuid = e.to_step_uuid AND s.task_uuid = $2
+    WHERE e.from_step_uuid = $2 AND e.task_uuid = $5
+      AND s.step_uuid = e.to_step_uuid AND s.task_uuid = $5
+      AND (NOT $1::boolean OR EXISTS (SELECT FROM completed))
     RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies
 ), ready AS (
     SELECT step_uuid, task_uuid, name, attempts, state, unmet_dependencies FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'
 ), recorded AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $3, $4 FROM ready
+    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $3, $6 FROM ready
 )
-SELECT step_uuid, name FROM ready
+SELECT (SELECT count(*) FROM completed)::integer AS completed,
+    coalesce((SELECT array_agg(step_uuid ORDER BY name) FROM ready), '{}')::uuid[] AS ready_uuids,
+    coalesce((SELECT array_agg(name ORDER BY name) FROM ready), '{}')::text[] AS ready_names
 `
 
 type ReleaseChildrenParams struct {
-	StepUUID uuid.UUID
-	TaskUUID uuid.UUID
-	Actor    string
-	Reason   string
+	Complete       bool
+	StepUUID       uuid.UUID
+	Actor          string
+	CompleteReason string
+	TaskUUID       uuid.UUID
+	Reason         string
 }
 
 type ReleaseChildrenRow struct {
-	StepUUID uuid.UUID
-	Name     string
+	Completed  int32
+	ReadyUuids []uuid.UUID
+	ReadyNames []string
 }
 
 // Tells the children of a completed (or resolved) step that one more parent
@@ -566,29 +582,23 @@ type ReleaseChildrenRow struct {
 // it enqueued; the caller sends their queue messages in the same
 // transaction. One update per child, where decrementing and then enqueuing
 // would write each ready child twice.
-func (q *Queries) ReleaseChildren(ctx context.Context, db DBTX, arg ReleaseChildrenParams) ([]ReleaseChildrenRow, error) {
-	rows, err := db.Query(ctx, releaseChildren,
+//
+// With complete, the same statement first moves the step itself from
+// enqueued_for_orchestration to complete (recording why), and releases the
+// children only if it did; completed says whether it did (always 0
+// without complete).
+func (q *Queries) ReleaseChildren(ctx context.Context, db DBTX, arg ReleaseChildrenParams) (ReleaseChildrenRow, error) {
+	row := db.QueryRow(ctx, releaseChildren,
+		arg.Complete,
 		arg.StepUUID,
-		arg.TaskUUID,
 		arg.Actor,
+		arg.CompleteReason,
+		arg.TaskUUID,
 		arg.Reason,
 	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ReleaseChildrenRow
-	for rows.Next() {
-		var i ReleaseChildrenRow
-		if err := rows.Scan(&i.StepUUID, &i.Name); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+	var i ReleaseChildrenRow
+	err := row.Scan(&i.Completed, &i.ReadyUuids, &i.ReadyNames)
+	return i, err
 }
 
 const requeueExpiredClaim = `-- name: RequeueExpiredClaim :one
