@@ -34,6 +34,7 @@ func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
 		mu      sync.Mutex
 		lastErr error
 		failed  int
+		done    []int64
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, e.cfg.ResultWorkers)
 	)
@@ -42,17 +43,31 @@ func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
 		wg.Go(func() {
 			defer func() { <-slots }()
 			for _, m := range group {
-				if err := e.processResult(ctx, m.msg, m.result, m.decodeErr); err != nil {
+				err := e.processResult(ctx, m.msg, m.result, m.decodeErr)
+				if err != nil {
 					e.log.ErrorContext(ctx, "processing step result failed; it will be retried", "msg_id", m.msg.ID, "error", err)
-					mu.Lock()
+				}
+				mu.Lock()
+				if err != nil {
 					failed++
 					lastErr = err
-					mu.Unlock()
+				} else {
+					done = append(done, m.msg.ID)
 				}
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
+	// The processed messages go in one statement, after their transactions
+	// committed. One that survives a crash in between comes back after its
+	// visibility timeout and is settled again as a duplicate, which changes
+	// nothing.
+	if len(done) > 0 {
+		if _, err := e.queue.Delete(ctx, e.pool, dispatch.ResultsQueue, done...); err != nil {
+			e.log.WarnContext(ctx, "deleting processed result messages failed; they will come back and be ignored", "messages", len(done), "error", err)
+		}
+	}
 	if failed > 0 && failed == len(msgs) {
 		return len(msgs), lastErr
 	}
@@ -94,7 +109,7 @@ func groupResultsByTask(msgs []queue.Message) [][]decodedResult {
 func (e *Engine) processResult(ctx context.Context, msg queue.Message, result dispatch.ResultMessage, err error) error {
 	if err == nil {
 		err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
-			return e.applyResult(ctx, tx, result, msg.ID)
+			return e.applyResult(ctx, tx, result)
 		})
 	}
 	if errors.Is(err, dispatch.ErrMalformed) {
@@ -105,10 +120,10 @@ func (e *Engine) processResult(ctx context.Context, msg queue.Message, result di
 }
 
 // applyResult processes one result under the task's lock: it completes,
-// retries or fails the step, enqueues the steps that became ready,
-// re-evaluates the task and deletes the message. A stale or duplicate
-// message (the step already moved on) is just deleted.
-func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.ResultMessage, msgID int64) error {
+// retries or fails the step, enqueues the steps that became ready and
+// re-evaluates the task. A stale or duplicate message (the step already
+// moved on) changes nothing. ProcessResults deletes the message after.
+func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.ResultMessage) error {
 	task, step, err := e.lockTaskWithStep(ctx, tx, result)
 	if err != nil {
 		return err
@@ -122,9 +137,6 @@ func (e *Engine) applyResult(ctx context.Context, tx pgx.Tx, result dispatch.Res
 		}
 	} else {
 		e.log.DebugContext(ctx, "ignoring result of an earlier attempt", "step_uuid", step.StepUUID, "attempt", result.Attempt, "current_attempt", step.Attempts)
-	}
-	if _, err := e.queue.Delete(ctx, tx, dispatch.ResultsQueue, msgID); err != nil {
-		return fmt.Errorf("deleting result message %d: %w", msgID, err)
 	}
 	return nil
 }
