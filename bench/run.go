@@ -109,15 +109,9 @@ func (b *bench) startPostgres(ctx context.Context) error {
 	if b.admin, err = pgx.Connect(ctx, cluster.URL("postgres")); err != nil {
 		return err
 	}
-	var backend int
-	if err := b.admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+	if b.postmaster, err = harness.Postmaster(ctx, b.admin); err != nil {
 		return err
 	}
-	st, err := harness.ReadProcStat(backend)
-	if err != nil {
-		return fmt.Errorf("finding the postmaster: %w", err)
-	}
-	b.postmaster = st.PPID
 	if b.res.Postgres, err = readPostgres(ctx, b.admin, cluster); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,12 +86,8 @@ func (b *bench) snapshot(ctx context.Context) (snapshot, error) {
 	if s.postgresCPU, err = harness.TreeCPU(b.postmaster); err != nil {
 		return s, err
 	}
-	self, err := harness.ReadProcStat(os.Getpid())
-	if err != nil {
-		return s, err
-	}
-	s.selfCPU = self.UTime + self.STime
-	return s, nil
+	s.selfCPU, err = harness.SelfCPU()
+	return s, err
 }
 
 // until returns the figures from s to end.

@@ -192,15 +192,9 @@ func (p *profiler) startPostgres(ctx context.Context) error {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+database); err != nil {
 		return err
 	}
-	var backend int
-	if err := admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+	if p.postmaster, err = harness.Postmaster(ctx, admin); err != nil {
 		return err
 	}
-	st, err := harness.ReadProcStat(backend)
-	if err != nil {
-		return fmt.Errorf("finding the postmaster: %w", err)
-	}
-	p.postmaster = st.PPID
 	return printPostgres(ctx, p.out, admin, cluster.Dir())
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"runtime"
 	"strings"
@@ -37,11 +36,9 @@ func (p *profiler) snapshot(ctx context.Context) (counters, error) {
 	if c.postgresCPU, err = harness.TreeCPU(p.postmaster); err != nil {
 		return c, err
 	}
-	self, err := harness.ReadProcStat(os.Getpid())
-	if err != nil {
+	if c.goCPU, err = harness.SelfCPU(); err != nil {
 		return c, err
 	}
-	c.goCPU = self.UTime + self.STime
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	c.goAlloc, c.goMallocs, c.goGC = ms.TotalAlloc, ms.Mallocs, ms.NumGC

@@ -2,11 +2,15 @@ package harness
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Machine describes the computer a measurement runs on, for the reports of
@@ -109,4 +113,31 @@ func TreeCPU(pid int) (time.Duration, error) {
 		}
 	}
 	return total, nil
+}
+
+// SelfCPU returns the CPU time (utime + stime) of this process.
+func SelfCPU() (time.Duration, error) {
+	st, err := ReadProcStat(os.Getpid())
+	if err != nil {
+		return 0, err
+	}
+	return st.UTime + st.STime, nil
+}
+
+// Postmaster returns the process id of the PostgreSQL server that conn is
+// connected to (the parent of its backend), for TreeCPU. The server must
+// run on this machine.
+func Postmaster(ctx context.Context, conn interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+},
+) (int, error) {
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, err
+	}
+	st, err := ReadProcStat(backend)
+	if err != nil {
+		return 0, fmt.Errorf("finding the postmaster: %w", err)
+	}
+	return st.PPID, nil
 }
