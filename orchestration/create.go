@@ -8,10 +8,8 @@ import (
 	"math"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/taskerops/tasker/internal/dbsqlc"
-	"github.com/taskerops/tasker/internal/dbtx"
 	"github.com/taskerops/tasker/internal/jsonb"
 	"github.com/taskerops/tasker/orchestration/template"
 )
@@ -40,11 +38,16 @@ type CreateTaskRequest struct {
 	CorrelationID uuid.UUID `json:"correlation_id,omitzero"`
 }
 
-// CreateTask validates the request and the context, then in one transaction
-// creates the task and a snapshot of its template's steps and edges,
-// enqueues the root steps and records the transitions. It fails with
+// CreateTask validates the request and the context, then creates the task
+// and a snapshot of its template's steps and edges, enqueues the root steps
+// and records the transitions, all in one statement (createSQLText) whose
+// transaction concurrent calls share (group commit, createBatcher). It
+// returns once that transaction committed. It fails with
 // *InvalidRequestError, *InvalidContextError, *DuplicateTaskError, or an
-// error matching ErrNotFound for an unknown or retired template.
+// error matching ErrNotFound for an unknown or retired template. When ctx
+// ends while the call waits for the shared transaction, it returns ctx's
+// error at once; the task is still created if its statement was already
+// sent.
 func (e *Engine) CreateTask(ctx context.Context, req CreateTaskRequest) (*Task, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
@@ -66,6 +69,9 @@ const maxCreateAttempts = 3
 // creating transaction.
 var errTemplateChanged = errors.New("the template changed while the task was being created; try again")
 
+// createTask resolves the template, validates the context against it and
+// computes the identity in the caller's goroutine, then has the task
+// written with others (createBatched).
 func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, error) {
 	tmpl, err := e.templates.Resolve(ctx, req.Namespace, req.Name, req.Version)
 	if err != nil {
@@ -83,23 +89,37 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 	if err != nil {
 		return nil, err
 	}
-	err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
-		return e.insertTask(ctx, tx, taskUUID, tmpl, req, taskContext, id.hash)
-	})
-	if errors.Is(err, errTemplateChanged) {
+	correlationID := req.CorrelationID
+	if correlationID == uuid.Nil {
+		correlationID = uuid.New()
+	}
+	n := &newTask{uuid: taskUUID, tmpl: tmpl, req: req, context: taskContext, identity: id, correlationID: correlationID}
+	task, err := e.createBatched(ctx, n)
+	switch {
+	case err == nil:
+		return task, nil
+	case errors.Is(err, errTemplateChanged):
 		return nil, err
-	}
-	if dbtx.IsUniqueViolation(err, "tasks_identity_hash_key") {
-		existing, lookupErr := e.queries.FindTaskByIdentity(ctx, e.pool, id.hash)
-		if lookupErr != nil {
-			return nil, fmt.Errorf("duplicate task identity, and looking up the existing task failed: %w", lookupErr)
-		}
-		return nil, &DuplicateTaskError{ExistingTaskUUID: existing, Strategy: template.IdentityStrategy(tmpl.IdentityStrategy), ByKey: id.byKey}
-	}
-	if err != nil {
+	case errors.Is(err, errDuplicateIdentity):
+		return e.duplicateOf(ctx, n)
+	default:
 		return nil, fmt.Errorf("creating task of %s: %w", templateKey(tmpl.NamespaceName, tmpl.Name, tmpl.Version), err)
 	}
-	return e.GetTask(ctx, taskUUID)
+}
+
+// duplicateOf returns the *DuplicateTaskError for n, whose identity another
+// task has. That task is n itself when a shared transaction committed but
+// its reply was lost and n was then created again on its own: n is then
+// returned as created.
+func (e *Engine) duplicateOf(ctx context.Context, n *newTask) (*Task, error) {
+	existing, err := e.queries.FindTaskByIdentity(ctx, e.pool, n.identity.hash)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate task identity, and looking up the existing task failed: %w", err)
+	}
+	if existing == n.uuid {
+		return e.GetTask(ctx, existing)
+	}
+	return nil, &DuplicateTaskError{ExistingTaskUUID: existing, Strategy: template.IdentityStrategy(n.tmpl.IdentityStrategy), ByKey: n.identity.byKey}
 }
 
 func (r CreateTaskRequest) validate() error {
@@ -155,69 +175,4 @@ func (e *Engine) checkContext(tmpl dbsqlc.TaskerTemplate, raw json.RawMessage) (
 		}
 	}
 	return raw, nil
-}
-
-// insertTask writes the task, its steps and edges, enqueues the root steps
-// and records the creation transitions.
-func (e *Engine) insertTask(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, tmpl dbsqlc.TaskerTemplate, req CreateTaskRequest, taskContext json.RawMessage, identityHash string) error {
-	locked, err := e.queries.LockTemplateForTask(ctx, tx, tmpl.TemplateID)
-	if err != nil {
-		return fmt.Errorf("locking template: %w", err)
-	}
-	if locked.Fingerprint != tmpl.Fingerprint || locked.Retired {
-		return errTemplateChanged
-	}
-	correlationID := req.CorrelationID
-	if correlationID == uuid.Nil {
-		correlationID = uuid.New()
-	}
-	var key *string
-	if req.IdempotencyKey != "" {
-		key = &req.IdempotencyKey
-	}
-	err = e.queries.InsertTask(ctx, tx, dbsqlc.InsertTaskParams{
-		TaskUUID: taskUUID, TemplateID: tmpl.TemplateID, NamespaceName: tmpl.NamespaceName,
-		Name: tmpl.Name, Version: tmpl.Version, Context: taskContext, IdentityHash: identityHash,
-		IdempotencyKey: key, Priority: int32(req.Priority), CorrelationID: correlationID,
-		Initiator: req.Initiator, SourceSystem: req.SourceSystem, Reason: req.Reason,
-	})
-	if err != nil {
-		return err
-	}
-	steps, err := e.queries.InsertTaskSteps(ctx, tx, dbsqlc.InsertTaskStepsParams{TaskUUID: taskUUID, TemplateID: tmpl.TemplateID, Actor: e.cfg.ProcessID})
-	if err != nil {
-		return fmt.Errorf("creating steps: %w", err)
-	}
-	if len(steps) == 0 {
-		return fmt.Errorf("template %s has no steps", templateKey(tmpl.NamespaceName, tmpl.Name, tmpl.Version))
-	}
-	if err := e.queries.InsertTaskEdges(ctx, tx, dbsqlc.InsertTaskEdgesParams{TaskUUID: taskUUID, TemplateID: tmpl.TemplateID}); err != nil {
-		return fmt.Errorf("creating edges: %w", err)
-	}
-	task := taskRef{uuid: taskUUID, namespace: tmpl.NamespaceName, correlationID: correlationID}
-	enqueued, err := e.enqueueReady(ctx, tx, task, "root step")
-	if err != nil {
-		return err
-	}
-	if enqueued == 0 {
-		return errors.New("no root step to enqueue")
-	}
-	return e.recordCreation(ctx, tx, taskUUID, len(steps), enqueued)
-}
-
-// recordCreation records the states the new task passed through inside the
-// creating transaction (InsertTask wrote it as steps_in_process).
-func (e *Engine) recordCreation(ctx context.Context, tx pgx.Tx, taskUUID uuid.UUID, steps, roots int) error {
-	return e.queries.RecordTaskTransitions(ctx, tx, dbsqlc.RecordTaskTransitionsParams{
-		TaskUUID:   taskUUID,
-		Actor:      e.cfg.ProcessID,
-		FromStates: []string{"", string(TaskPending), string(TaskInitializing), string(TaskEnqueuingSteps)},
-		ToStates:   []string{string(TaskPending), string(TaskInitializing), string(TaskEnqueuingSteps), string(TaskStepsInProcess)},
-		Reasons: []string{
-			"task created",
-			fmt.Sprintf("%d steps created from the template", steps),
-			fmt.Sprintf("enqueuing %d root steps", roots),
-			"root steps enqueued",
-		},
-	})
 }

@@ -480,9 +480,9 @@ func TestCreateTaskConcurrently(t *testing.T) {
 // then copies the template's steps in its transaction. A registration that
 // commits in between must not give the task steps of a definition whose
 // schema the context was never checked against (ARCHITECTURE: validate,
-// then create from a snapshot of the template). The test holds a lock on
-// tasker.tasks so that the creation stops right before its first write,
-// registers a changed definition meanwhile, and releases the lock.
+// then create from a snapshot of the template). The test makes the creation
+// stop right after it locked the template, at its first write, registers a
+// changed definition meanwhile, and lets the creation go on.
 func TestCreateTaskRacingARegistrationKeepsSchemaAndStepsTogether(t *testing.T) {
 	t.Parallel()
 	oldDef := linearWorkflow()
@@ -501,9 +501,14 @@ func TestCreateTaskRacingARegistrationKeepsSchemaAndStepsTogether(t *testing.T) 
 		require.NoError(t, err)
 
 		err = dbtx.WithTx(t.Context(), b.pool, func(tx pgx.Tx) error {
-			return engine.insertTask(t.Context(), tx, uuid.New(), validated, ctRequest(oldDef, `{"even_number": 2}`), json.RawMessage(`{"even_number": 2}`), "h")
+			_, err := engine.insertTask(t.Context(), tx, &newTask{
+				uuid: uuid.New(), tmpl: validated, req: ctRequest(oldDef, `{"even_number": 2}`),
+				context: json.RawMessage(`{"even_number": 2}`), identity: identity{hash: "h"}, correlationID: uuid.New(),
+			})
+			return err
 		})
 		require.ErrorIs(t, err, errTemplateChanged)
+		ctRequireNothingWritten(t, b, oldDef)
 
 		// CreateTask starts over and validates against the new schema.
 		_, err = engine.CreateTask(t.Context(), ctRequest(oldDef, `{"even_number": 2}`))
@@ -513,11 +518,26 @@ func TestCreateTaskRacingARegistrationKeepsSchemaAndStepsTogether(t *testing.T) 
 
 	t.Run("RegistrationWaitsForACreationInProgress", func(t *testing.T) {
 		t.Parallel()
-		engine, b := setup(t, oldDef)
+		other := linearWorkflow()
+		other.Name = "other_sequence"
+		engine, b := setup(t, oldDef, other)
+		// The creation's insert waits for a transaction that inserted a
+		// task with the same identity and has not committed. That task is
+		// of another template, so that the transaction holds no lock on
+		// oldDef's row: only the creation does.
+		validated, err := engine.Templates().Resolve(t.Context(), oldDef.NamespaceName, oldDef.Name, "")
+		require.NoError(t, err)
+		id, err := taskIdentity(validated, ctRequest(oldDef, `{"even_number": 2}`), json.RawMessage(`{"even_number": 2}`))
+		require.NoError(t, err)
+		otherRow, err := engine.Templates().Resolve(t.Context(), other.NamespaceName, other.Name, "")
+		require.NoError(t, err)
 		lockTx, err := b.pool.Begin(t.Context())
 		require.NoError(t, err)
 		defer func() { _ = lockTx.Rollback(context.WithoutCancel(t.Context())) }()
-		_, err = lockTx.Exec(t.Context(), "LOCK TABLE tasker.tasks IN EXCLUSIVE MODE")
+		_, err = lockTx.Exec(t.Context(), `INSERT INTO tasker.tasks (task_uuid, template_id, namespace_name, name, version,
+			state, context, identity_hash, correlation_id, step_count)
+			VALUES (gen_random_uuid(), $1, $2, $3, $4, 'steps_in_process', '{}', $5, gen_random_uuid(), 0)`,
+			otherRow.TemplateID, other.NamespaceName, other.Name, otherRow.Version, id.hash)
 		require.NoError(t, err)
 
 		created := make(chan error, 1)
@@ -532,7 +552,7 @@ func TestCreateTaskRacingARegistrationKeepsSchemaAndStepsTogether(t *testing.T) 
 				return tplCount(t, b.pool, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") >= n
 			}
 		}
-		require.Eventually(t, waitingOnLocks(1), 10*time.Second, 5*time.Millisecond, "the creation waits for the table lock")
+		require.Eventually(t, waitingOnLocks(1), 10*time.Second, 5*time.Millisecond, "the creation waits for the other insert")
 		registered := make(chan error, 1)
 		go func() {
 			_, err := engine.Templates().Register(t.Context(), newDef, "test")

@@ -30,10 +30,11 @@ type Config struct {
 	ProcessID string
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
-	// ResultBatchSize is how many result messages one round reads.
-	// Default 64.
+	// ResultBatchSize is how many result messages one round reads; the
+	// successful ones are settled together in one transaction. Default 64.
 	ResultBatchSize int
-	// ResultWorkers is how many results of one batch are processed at once,
+	// ResultWorkers is how many of the results that the batch transaction
+	// did not settle (failures, duplicates, ...) are processed at once,
 	// each in its own transaction; results of the same task are processed
 	// one after another, in message order. Default 8.
 	ResultWorkers int
@@ -116,6 +117,8 @@ type Engine struct {
 	// sweepWake wakes the sweeper loop when a retry this engine scheduled
 	// becomes due, so that short retry delays are honoured promptly.
 	sweepWake *timerSignal
+	// creates lets concurrent CreateTask calls share transactions.
+	creates createBatcher
 }
 
 // NewEngine returns an Engine over pool, which must point at a database

@@ -29,23 +29,6 @@ type stepRef struct {
 	name string
 }
 
-// enqueueReady enqueues every pending step of the task whose parents are
-// all done: pending → enqueued, a message on the namespace queue and one
-// NOTIFY, inside tx. It returns how many steps it enqueued.
-func (e *Engine) enqueueReady(ctx context.Context, tx pgx.Tx, task taskRef, reason string) (int, error) {
-	rows, err := e.queries.EnqueueReadySteps(ctx, tx, dbsqlc.EnqueueReadyStepsParams{
-		TaskUUID: task.uuid, Actor: e.cfg.ProcessID, Reason: reason,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("enqueuing ready steps: %w", err)
-	}
-	steps := make([]stepRef, len(rows))
-	for i, r := range rows {
-		steps[i] = stepRef{uuid: r.StepUUID, name: r.Name}
-	}
-	return len(steps), e.sendSteps(ctx, tx, task, steps)
-}
-
 // sendSteps puts one message per step on the task's namespace queue.
 func (e *Engine) sendSteps(ctx context.Context, tx pgx.Tx, task taskRef, steps []stepRef) error {
 	if len(steps) == 0 {

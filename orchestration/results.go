@@ -16,29 +16,48 @@ import (
 	"github.com/taskerops/tasker/orchestration/queue"
 )
 
-// ProcessResults reads one batch from the results queue and processes each
-// message in its own transaction, up to ResultWorkers at once; the messages
-// of one task are processed in order by one goroutine, so they never wait
-// for each other's task lock. It returns how many messages it read. A
-// malformed message is archived with the reason; a message whose
-// processing failed for another reason stays hidden until its visibility
-// timeout ends and is then tried again. The error is non-nil only when
-// reading failed or every message failed (e.g. the database is gone), so
-// that the caller backs off.
+// ProcessResults reads one batch from the results queue and settles it. The
+// successful results are settled first, all together in one transaction of
+// a few set-based statements (settleSuccesses; copies of a message it
+// settled, in the same batch, count as settled). Every message that path
+// did not settle (failures, malformed messages, stale attempts, steps
+// already settled or otherwise not waiting for the orchestrator, and the
+// whole batch when that transaction failed) is then processed in its own
+// transaction, up to ResultWorkers at once; the messages of one task are
+// processed in order by one goroutine, so they never wait for each other's
+// task lock. It returns how many messages it read. A malformed message is
+// archived with the reason; a message whose processing failed for another
+// reason stays hidden until its visibility timeout ends and is then tried
+// again. The error is non-nil only when reading failed or every message
+// failed (e.g. the database is gone), so that the caller backs off.
 func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
 	msgs, err := e.queue.Read(ctx, e.pool, dispatch.ResultsQueue, e.cfg.ResultVisibility, e.cfg.ResultBatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("reading results: %w", err)
 	}
+	results := decodeResults(msgs)
+	settled, err := e.settleSuccesses(ctx, results)
+	if err != nil {
+		e.log.ErrorContext(ctx, "settling a batch of results together failed; settling them one by one", "messages", len(msgs), "error", err)
+		settled = nil
+	}
 	var (
 		mu      sync.Mutex
 		lastErr error
 		failed  int
-		done    []int64
+		done    = make([]int64, 0, len(msgs))
+		rest    = make([]decodedResult, 0, len(msgs)-len(settled))
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, e.cfg.ResultWorkers)
 	)
-	for _, group := range groupResultsByTask(msgs) {
+	for _, r := range results {
+		if settled[r.msg.ID] {
+			done = append(done, r.msg.ID)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	for _, group := range groupResultsByTask(rest) {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
@@ -81,24 +100,32 @@ type decodedResult struct {
 	decodeErr error
 }
 
-// groupResultsByTask decodes the messages and groups them by task, each
-// group in message order, the groups in the order of their first message.
-// Messages that do not decode form groups of one.
-func groupResultsByTask(msgs []queue.Message) [][]decodedResult {
-	var groups [][]decodedResult
-	index := make(map[uuid.UUID]int, len(msgs))
-	for _, msg := range msgs {
+// decodeResults decodes the messages, in order.
+func decodeResults(msgs []queue.Message) []decodedResult {
+	results := make([]decodedResult, len(msgs))
+	for i, msg := range msgs {
 		result, err := dispatch.DecodeResultMessage(msg.Body)
-		d := decodedResult{msg: msg, result: result, decodeErr: err}
-		if err != nil {
+		results[i] = decodedResult{msg: msg, result: result, decodeErr: err}
+	}
+	return results
+}
+
+// groupResultsByTask groups decoded results by task, each group in message
+// order, the groups in the order of their first message. Messages that did
+// not decode form groups of one.
+func groupResultsByTask(results []decodedResult) [][]decodedResult {
+	var groups [][]decodedResult
+	index := make(map[uuid.UUID]int, len(results))
+	for _, d := range results {
+		if d.decodeErr != nil {
 			groups = append(groups, []decodedResult{d})
 			continue
 		}
-		if i, ok := index[result.TaskUUID]; ok {
+		if i, ok := index[d.result.TaskUUID]; ok {
 			groups[i] = append(groups[i], d)
 			continue
 		}
-		index[result.TaskUUID] = len(groups)
+		index[d.result.TaskUUID] = len(groups)
 		groups = append(groups, []decodedResult{d})
 	}
 	return groups

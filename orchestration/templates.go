@@ -198,7 +198,8 @@ func (s *TemplateStore) List(ctx context.Context, namespace string, includeRetir
 }
 
 // Resolve finds the template a new task should use: the given version, or
-// the highest active version by semver when version is empty.
+// the highest active version by semver when version is empty. Either is one
+// statement.
 func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version string) (dbsqlc.TaskerTemplate, error) {
 	if version != "" {
 		row, err := s.Get(ctx, namespace, name, version)
@@ -207,7 +208,11 @@ func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version st
 		}
 		return row, err
 	}
-	versions, err := s.queries.ListActiveTemplateVersions(ctx, s.pool, dbsqlc.ListActiveTemplateVersionsParams{NamespaceName: namespace, Name: name})
+	rows, err := s.pool.Query(ctx, activeVersionsSQL, namespace, name)
+	if err != nil {
+		return dbsqlc.TaskerTemplate{}, fmt.Errorf("listing versions of %s/%s: %w", namespace, name, err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dbsqlc.TaskerTemplate])
 	if err != nil {
 		return dbsqlc.TaskerTemplate{}, fmt.Errorf("listing versions of %s/%s: %w", namespace, name, err)
 	}
@@ -220,9 +225,18 @@ func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version st
 			best = v
 		}
 	}
-	row, err := s.queries.GetTemplateByID(ctx, s.pool, best.TemplateID)
-	return row, dbtx.Interpret(err, "template "+templateKey(namespace, name, best.Version))
+	return best, nil
 }
+
+// activeVersionsSQL reads every active version of one template, whole rows
+// in the column order of dbsqlc.TaskerTemplate. Resolve picks the highest
+// by semver in Go (SQL does not order by semver), so that resolving takes
+// one statement: a template has few versions.
+const activeVersionsSQL = `-- name: ResolveTemplate (orchestration/templates.go)
+SELECT template_id, namespace_name, name, version, description, identity_strategy, input_schema,
+       definition, fingerprint, owner, retired, retired_at, created_at, updated_at
+FROM tasker.templates
+WHERE namespace_name = $1 AND name = $2 AND NOT retired`
 
 // inputSchema returns the compiled input schema of a template row, from the
 // cache when the row has not changed.

@@ -170,8 +170,14 @@ func (p *Processor) Run(ctx context.Context) {
 		for _, ns := range p.read(ctx, p.due.take(p.cfg.Namespaces)) {
 			p.due.mark(dispatch.StepQueue(ns))
 		}
-		if p.due.pending() && len(p.slots) < cap(p.slots) {
-			p.signal()
+		if p.due.pending() {
+			// A queue may hold more: read it again as soon as a slot is
+			// free. Waiting first, then looking, misses no slot freed in
+			// between.
+			p.due.waitForSlot()
+			if len(p.slots) < cap(p.slots) {
+				p.signal()
+			}
 		}
 	}
 }
@@ -198,15 +204,40 @@ func (p *Processor) read(ctx context.Context, namespaces []string) (again []stri
 		if len(msgs) == free {
 			again = append(again, ns)
 		}
-		for _, msg := range msgs {
+		if len(msgs) == 0 {
+			continue
+		}
+		for range msgs {
 			p.slots <- struct{}{}
-			p.inflight.Go(func() { //nolint:contextcheck // steps live on stepsCtx, not the reading loop's ctx
+		}
+		p.inflight.Go(func() { //nolint:contextcheck // steps live on stepsCtx, not the reading loop's ctx
+			p.claimAndRun(queueName, ns, msgs)
+		})
+	}
+	return again
+}
+
+// claimAndRun claims the steps of messages read together, in one statement
+// (dispatch.Executor.ClaimBatch), and runs each claimed step in its own
+// goroutine. Each message holds a slot; a message whose step was not claimed
+// frees its slot at once.
+func (p *Processor) claimAndRun(queueName, namespace string, msgs []queue.Message) {
+	ctx := p.stepsCtx
+	for i, result := range p.executor.ClaimBatch(ctx, queueName, msgs) {
+		switch {
+		case errors.Is(result.Err, dispatch.ErrNotClaimable):
+			p.log.DebugContext(ctx, "skipping a step message", "queue", queueName, "msg_id", msgs[i].ID, "reason", result.Err.Error())
+			p.releaseSlot()
+		case result.Err != nil:
+			p.log.WarnContext(ctx, "could not claim a step", "queue", queueName, "msg_id", msgs[i].ID, "error", result.Err)
+			p.releaseSlot()
+		default:
+			p.inflight.Go(func() {
 				defer p.releaseSlot()
-				p.runStep(queueName, ns, msg)
+				p.runStep(namespace, msgs[i], result.Claim)
 			})
 		}
 	}
-	return again
 }
 
 // releaseSlot frees a step's slot and, when a read was cut short for want

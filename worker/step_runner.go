@@ -16,20 +16,10 @@ import (
 // recordTimeout bounds recording an outcome; it runs even during shutdown.
 const recordTimeout = 30 * time.Second
 
-// runStep carries one message's step from claim to recorded outcome.
-func (p *Processor) runStep(queueName, namespace string, msg queue.Message) {
-	ctx := p.stepsCtx
-	claim, err := p.executor.Claim(ctx, queueName, msg)
-	switch {
-	case errors.Is(err, dispatch.ErrNotClaimable):
-		p.log.DebugContext(ctx, "skipping a step message", "queue", queueName, "msg_id", msg.ID, "reason", err.Error())
-		return
-	case err != nil:
-		p.log.WarnContext(ctx, "could not claim a step", "queue", queueName, "msg_id", msg.ID, "error", err)
-		return
-	}
-	log := p.log.With("task_uuid", claim.Step.TaskUUID, "step_uuid", claim.Step.StepUUID,
-		"step", claim.Step.Name, "attempt", claim.Step.Attempts, "correlation_id", claim.Message.CorrelationID)
+// runStep carries one claimed step from its handler to its recorded
+// outcome.
+func (p *Processor) runStep(namespace string, msg queue.Message, claim *dispatch.Claim) {
+	log := stepLog{base: p.log, claim: claim}
 	step := hydrate(claim, claim.Input)
 	p.cfg.Metrics.started(namespace, step.Definition.Callable, time.Since(msg.EnqueuedAt))
 	start := time.Now()
@@ -45,14 +35,15 @@ func (p *Processor) runStep(queueName, namespace string, msg queue.Message) {
 // execute publishes the step on the bus and waits for its completion, while
 // keeping the claim's lease alive. handedBack is true when the worker is
 // shutting down and the step must go back to the queue.
-func (p *Processor) execute(claim *dispatch.Claim, step *TaskSequenceStep, log *slog.Logger) (outcome dispatch.Outcome, handedBack bool) {
+func (p *Processor) execute(claim *dispatch.Claim, step *TaskSequenceStep, log stepLog) (outcome dispatch.Outcome, handedBack bool) {
 	stepCtx, cancel := context.WithCancelCause(p.stepsCtx)
 	defer cancel(nil)
 	stepCtx, cancelTimeout := context.WithTimeoutCause(stepCtx, step.Definition.Timeout, errStepTimeout)
 	defer cancelTimeout()
 	p.running.add(claim.Step.TaskUUID, claim.Step.StepUUID, cancel)
 	defer p.running.remove(claim.Step.TaskUUID, claim.Step.StepUUID)
-	go p.keepLease(stepCtx, claim, cancel)
+	stopLease := p.keepLease(stepCtx, claim, cancel)
+	defer stopLease()
 
 	eventID := uuid.New()
 	done := make(chan StepExecutionCompletionEvent, 1)
@@ -104,26 +95,44 @@ func (p *Processor) abandonAfter(stepCtx context.Context) (<-chan struct{}, func
 }
 
 // keepLease extends the claim's lease at a third of its length until the
-// step ends, and cancels the step when the claim is lost.
-func (p *Processor) keepLease(stepCtx context.Context, claim *dispatch.Claim, cancel context.CancelCauseFunc) {
+// step ends (call the returned function then), and cancels the step when
+// the claim is lost. It arms a timer rather than running a goroutine: most
+// steps end long before their first extension.
+func (p *Processor) keepLease(stepCtx context.Context, claim *dispatch.Claim, cancel context.CancelCauseFunc) (stop func()) {
 	every := max((claim.Timeout()+p.cfg.LeaseMargin)/3, time.Second)
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-stepCtx.Done():
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
+	var extend func()
+	extend = func() {
+		if stepCtx.Err() != nil {
 			return
-		case <-ticker.C:
-			if _, err := p.executor.ExtendLease(stepCtx, claim); errors.Is(err, dispatch.ErrClaimLost) {
-				cancel(errClaimLost)
-				return
-			}
 		}
+		if _, err := p.executor.ExtendLease(stepCtx, claim); errors.Is(err, dispatch.ErrClaimLost) {
+			cancel(errClaimLost)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = time.AfterFunc(every, extend)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	timer = time.AfterFunc(every, extend)
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
 	}
 }
 
 // record stores the outcome; it runs to completion even during shutdown.
-func (p *Processor) record(claim *dispatch.Claim, outcome dispatch.Outcome, log *slog.Logger) {
+func (p *Processor) record(claim *dispatch.Claim, outcome dispatch.Outcome, log stepLog) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.stepsCtx), recordTimeout)
 	defer cancel()
 	err := p.executor.Record(ctx, claim, outcome)
@@ -140,7 +149,7 @@ func (p *Processor) record(claim *dispatch.Claim, outcome dispatch.Outcome, log 
 }
 
 // release hands the step back to the queue without an outcome.
-func (p *Processor) release(claim *dispatch.Claim, log *slog.Logger) {
+func (p *Processor) release(claim *dispatch.Claim, log stepLog) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.stepsCtx), recordTimeout)
 	defer cancel()
 	if err := p.executor.Release(ctx, claim); err != nil && !errors.Is(err, dispatch.ErrClaimLost) {
@@ -175,4 +184,42 @@ func hydrate(claim *dispatch.Claim, input *dispatch.StepInput) *TaskSequenceStep
 		},
 		Dependencies: input.Ancestors,
 	}
+}
+
+// stepLog logs with a step's attributes (task, step, attempt, correlation
+// id). It builds them only when a record is logged, as most steps log
+// nothing at the default level.
+type stepLog struct {
+	base  *slog.Logger
+	claim *dispatch.Claim
+}
+
+// log logs one record at level, with the step's attributes first.
+func (l stepLog) log(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if !l.base.Enabled(ctx, level) {
+		return
+	}
+	s := l.claim.Step
+	l.base.With("task_uuid", s.TaskUUID, "step_uuid", s.StepUUID, "step", s.Name, "attempt", s.Attempts,
+		"correlation_id", l.claim.Message.CorrelationID).Log(ctx, level, msg, args...)
+}
+
+// DebugContext logs at debug level.
+func (l stepLog) DebugContext(ctx context.Context, msg string, args ...any) {
+	l.log(ctx, slog.LevelDebug, msg, args...)
+}
+
+// InfoContext logs at info level.
+func (l stepLog) InfoContext(ctx context.Context, msg string, args ...any) {
+	l.log(ctx, slog.LevelInfo, msg, args...)
+}
+
+// WarnContext logs at warn level.
+func (l stepLog) WarnContext(ctx context.Context, msg string, args ...any) {
+	l.log(ctx, slog.LevelWarn, msg, args...)
+}
+
+// ErrorContext logs at error level.
+func (l stepLog) ErrorContext(ctx context.Context, msg string, args ...any) {
+	l.log(ctx, slog.LevelError, msg, args...)
 }

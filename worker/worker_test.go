@@ -3,12 +3,14 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -152,6 +154,87 @@ func TestWorkerRunsStepsWithTheirDependencies(t *testing.T) {
 	var n int
 	require.NoError(t, f.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM tasker.workers`).Scan(&n))
 	require.Zero(t, n, "a clean shutdown removes the registration")
+}
+
+func TestWorkerRunsManyTasksAcrossNamespaces(t *testing.T) {
+	t.Parallel()
+	defs := []template.Definition{twoSteps("w_many_a", 30, 3), twoSteps("w_many_b", 30, 3)}
+	f := setup(t, defs...)
+	// Every other first step fails once, so that batches mix successes,
+	// failures and retries.
+	var mu sync.Mutex
+	failed := map[uuid.UUID]bool{}
+	registry := NewRegistry()
+	for _, def := range defs {
+		registry.MustRegister(def.NamespaceName+".First", HandlerFunc(func(_ context.Context, s *TaskSequenceStep) (StepResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if s.Task.UUID[15]%2 == 0 && !failed[s.Task.UUID] {
+				failed[s.Task.UUID] = true
+				return StepResult{}, RetryableError("FLAKY", "once", 0)
+			}
+			return StepResult{Result: map[string]string{"task": s.Task.UUID.String()}}, nil
+		}))
+		registry.MustRegister(def.NamespaceName+".Second", HandlerFunc(func(_ context.Context, s *TaskSequenceStep) (StepResult, error) {
+			var first struct{ Task string }
+			if err := s.DependencyResult("first", &first); err != nil {
+				return StepResult{}, err
+			}
+			return StepResult{Result: map[string]any{"task": first.Task, "namespace": s.Task.Namespace}}, nil
+		}))
+	}
+	f.startWorker(t, registry, Config{Namespaces: []string{"w_many_a", "w_many_b"}, Concurrency: 16})
+
+	const perNamespace = 40
+	var tasks []uuid.UUID
+	for range perNamespace {
+		for _, def := range defs {
+			tasks = append(tasks, f.create(t, def))
+		}
+	}
+	for _, id := range tasks {
+		task := f.waitForState(t, id, orchestration.TaskComplete)
+		require.JSONEq(t, fmt.Sprintf(`{"task": %q, "namespace": %q}`, id, task.Namespace), string(task.Step("second").Results),
+			"the second step saw its own task's first result")
+		wantFirst := 1
+		if id[15]%2 == 0 {
+			wantFirst = 2
+		}
+		require.Equal(t, wantFirst, task.Step("first").Attempts)
+		require.Equal(t, 1, task.Step("second").Attempts)
+	}
+
+	// Each attempt was claimed once and its outcome recorded once.
+	rows, err := f.db.Pool.Query(t.Context(), `SELECT to_state, count(*) FROM tasker.step_transitions
+WHERE to_state IN ('in_progress', 'enqueued_for_orchestration', 'enqueued_as_error_for_orchestration', 'complete')
+GROUP BY to_state`)
+	require.NoError(t, err)
+	type count struct {
+		State string
+		N     int
+	}
+	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[count])
+	require.NoError(t, err)
+	retried := 0
+	for _, id := range tasks {
+		if id[15]%2 == 0 {
+			retried++
+		}
+	}
+	got := map[string]int{}
+	for _, c := range counts {
+		got[c.State] = c.N
+	}
+	steps := 2 * len(tasks)
+	require.Equal(t, map[string]int{
+		"in_progress":                         steps + retried,
+		"enqueued_for_orchestration":          steps,
+		"enqueued_as_error_for_orchestration": retried,
+		"complete":                            steps,
+	}, got)
+	var left int
+	require.NoError(t, f.db.Pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM pgmq.q_w_many_a_queue) + (SELECT count(*) FROM pgmq.q_w_many_b_queue)`).Scan(&left))
+	require.Zero(t, left, "every step message was deleted")
 }
 
 func TestWorkerCancelsTheHandlersOfACancelledTask(t *testing.T) {

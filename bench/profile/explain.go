@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,15 +53,15 @@ func explained(namespace string) []hotStatement {
 		return "INSERT INTO " + table + " (vt, message) VALUES (clock_timestamp() - interval '1 second', '{}')"
 	}
 	return []hotStatement{{
-		name: "ClaimAndLoadStep", source: "internal/dbsqlc/dispatch.sql: a worker claims a step and loads its inputs",
-		match: sqlcNamed("ClaimAndLoadStep"), takesUUIDs: true,
+		name: "the claim", source: "orchestration/dispatch/claim.go (claimSQL): a worker claims a batch of steps and loads their inputs",
+		match: func(sql string) bool { return strings.HasPrefix(sql, "WITH RECURSIVE wanted AS (") }, takesUUIDs: true,
 		rewind: `UPDATE tasker.workflow_steps SET state = 'enqueued', attempts = attempts - 1, claimed_by = NULL,
     claim_expires_at = NULL, started_at = NULL, completed_at = NULL, results = NULL
 WHERE step_uuid = ANY($1::uuid[])`,
 	}, {
-		name: "the outcome", source: "orchestration/dispatch/record.go (recordSQL): a worker stores a step's outcome and tells the orchestrator",
+		name: "the outcomes", source: "orchestration/dispatch/record.go (recordBatchSQL): a worker stores a batch of outcomes and tells the orchestrator",
 		match: func(sql string) bool {
-			return strings.Contains(sql, "), acked AS (") && strings.Contains(sql, stepQueue)
+			return strings.HasPrefix(sql, "WITH input AS MATERIALIZED (") && strings.Contains(sql, stepQueue)
 		}, takesUUIDs: true,
 		rewind: `UPDATE tasker.workflow_steps s SET state = 'in_progress', results = NULL, completed_at = NULL,
     claim_expires_at = now() + interval '1 minute',
@@ -266,15 +267,25 @@ func (p *profiler) literals(oids []uint32, args []any) ([]string, error) {
 	return out, nil
 }
 
-// uuidsOf returns the arguments that are UUIDs.
+// uuidsOf returns the arguments that are UUIDs, and the UUIDs in the
+// arguments that are slices (a batch statement's arrays).
 func uuidsOf(args []any) []string {
 	var ids []string
-	for _, arg := range args {
+	add := func(arg any) {
 		if s, ok := arg.(fmt.Stringer); ok {
 			if id, err := uuid.Parse(s.String()); err == nil {
 				ids = append(ids, id.String())
 			}
 		}
+	}
+	for _, arg := range args {
+		if v := reflect.ValueOf(arg); v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
+			for i := range v.Len() {
+				add(v.Index(i).Interface())
+			}
+			continue
+		}
+		add(arg)
 	}
 	return ids
 }

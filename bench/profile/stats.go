@@ -173,8 +173,8 @@ var (
 )
 
 // labelOf names a statement: its sqlc query name (internal/dbsqlc), the
-// queue operation of orchestration/queue and the queue, the outcome
-// statement of orchestration/dispatch/record.go, a foreign-key check, or
+// queue operation of orchestration/queue and the queue, the claim and
+// outcome statements of orchestration/dispatch, a foreign-key check, or
 // else the start of its text.
 func labelOf(query string) string {
 	if m := sqlcName.FindStringSubmatch(query); m != nil {
@@ -187,6 +187,8 @@ func labelOf(query string) string {
 	switch {
 	case strings.Contains(query, "), acked AS ("):
 		return "dispatch outcome (record.go)"
+	case strings.HasPrefix(query, "WITH RECURSIVE wanted AS ("):
+		return "dispatch claim (claim.go)"
 	case strings.HasPrefix(query, "WITH picked AS ("):
 		return "queue read" + queue
 	case strings.HasPrefix(query, "WITH sent AS ("):

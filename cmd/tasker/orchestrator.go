@@ -72,7 +72,7 @@ func newOrchestratorCommand() *cobra.Command {
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", 5*time.Second, "how often to look for due retries and expired claims")
 	fs.DurationVar(&cfg.LeaseGrace, "lease-grace", 30*time.Second, "how long after a claim expired the sweeper re-enqueues the step itself")
 	fs.IntVar(&cfg.ResultBatchSize, "result-batch-size", 64, "result messages read per round")
-	fs.IntVar(&cfg.ResultWorkers, "result-workers", 8, "results processed at once, each in its own transaction (the pool gets this many connections more than 8)")
+	fs.IntVar(&cfg.ResultWorkers, "result-workers", 8, "results that the batch transaction did not settle (failures, duplicates, ...) processed at once, each in its own transaction (the pool gets this many connections more than 8)")
 	fs.BoolVar(&skipMigration, "skip-migrations", false, "do not apply migrations at start")
 	return cmd
 }

@@ -1,19 +1,6 @@
 -- Workflow step state changes. Each statement that changes a step's state
 -- also records the transition, in the same statement.
 
--- name: EnqueueReadySteps :many
--- Marks every pending step of the task whose parents are all done as
--- enqueued. The caller sends their queue messages in the same transaction.
-WITH ready AS (
-    UPDATE tasker.workflow_steps ws SET state = 'enqueued', enqueued_at = now(), updated_at = now()
-    WHERE ws.task_uuid = @task_uuid AND ws.state = 'pending' AND ws.unmet_dependencies = 0
-    RETURNING ws.step_uuid, ws.task_uuid, ws.name, ws.attempts
-), recorded AS (
-    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, @actor, @reason FROM ready
-)
-SELECT step_uuid, name FROM ready;
-
 -- name: EnqueueDueRetrySteps :many
 -- Marks the task's steps whose retry time has come as enqueued.
 WITH due AS (

@@ -66,6 +66,7 @@ func (q *Queries) CancelOpenSteps(ctx context.Context, db DBTX, arg CancelOpenSt
 }
 
 const enqueueDueRetrySteps = `-- name: EnqueueDueRetrySteps :many
+
 WITH due AS (
     UPDATE tasker.workflow_steps ws SET
         state = 'enqueued', enqueued_at = now(), next_retry_at = NULL, updated_at = now()
@@ -88,6 +89,8 @@ type EnqueueDueRetryStepsRow struct {
 	Name     string
 }
 
+// Workflow step state changes. Each statement that changes a step's state
+// also records the transition, in the same statement.
 // Marks the task's steps whose retry time has come as enqueued.
 func (q *Queries) EnqueueDueRetrySteps(ctx context.Context, db DBTX, arg EnqueueDueRetryStepsParams) ([]EnqueueDueRetryStepsRow, error) {
 	rows, err := db.Query(ctx, enqueueDueRetrySteps, arg.TaskUUID, arg.Actor)
@@ -98,54 +101,6 @@ func (q *Queries) EnqueueDueRetrySteps(ctx context.Context, db DBTX, arg Enqueue
 	var items []EnqueueDueRetryStepsRow
 	for rows.Next() {
 		var i EnqueueDueRetryStepsRow
-		if err := rows.Scan(&i.StepUUID, &i.Name); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const enqueueReadySteps = `-- name: EnqueueReadySteps :many
-
-WITH ready AS (
-    UPDATE tasker.workflow_steps ws SET state = 'enqueued', enqueued_at = now(), updated_at = now()
-    WHERE ws.task_uuid = $1 AND ws.state = 'pending' AND ws.unmet_dependencies = 0
-    RETURNING ws.step_uuid, ws.task_uuid, ws.name, ws.attempts
-), recorded AS (
-    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $2, $3 FROM ready
-)
-SELECT step_uuid, name FROM ready
-`
-
-type EnqueueReadyStepsParams struct {
-	TaskUUID uuid.UUID
-	Actor    string
-	Reason   string
-}
-
-type EnqueueReadyStepsRow struct {
-	StepUUID uuid.UUID
-	Name     string
-}
-
-// Workflow step state changes. Each statement that changes a step's state
-// also records the transition, in the same statement.
-// Marks every pending step of the task whose parents are all done as
-// enqueued. The caller sends their queue messages in the same transaction.
-func (q *Queries) EnqueueReadySteps(ctx context.Context, db DBTX, arg EnqueueReadyStepsParams) ([]EnqueueReadyStepsRow, error) {
-	rows, err := db.Query(ctx, enqueueReadySteps, arg.TaskUUID, arg.Actor, arg.Reason)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EnqueueReadyStepsRow
-	for rows.Next() {
-		var i EnqueueReadyStepsRow
 		if err := rows.Scan(&i.StepUUID, &i.Name); err != nil {
 			return nil, err
 		}

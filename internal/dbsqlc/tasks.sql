@@ -1,53 +1,7 @@
 -- Task creation, locking, state and reads.
 
--- name: InsertTask :exec
--- The task is written in the state its creating transaction leaves it in,
--- steps_in_process (nothing sees it before that commits); the transaction
--- records the states it passed through with RecordTaskTransitions.
-INSERT INTO tasker.tasks (
-    task_uuid, template_id, namespace_name, name, version, state, context, identity_hash,
-    idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count
-) VALUES (
-    @task_uuid, @template_id, @namespace_name, @name, @version, 'steps_in_process', @context, @identity_hash,
-    sqlc.narg(idempotency_key), @priority, @correlation_id, @initiator, @source_system, @reason,
-    (SELECT count(*) FROM tasker.template_steps WHERE template_id = @template_id)
-);
-
 -- name: FindTaskByIdentity :one
 SELECT task_uuid FROM tasker.tasks WHERE identity_hash = @identity_hash;
-
--- name: InsertTaskSteps :many
--- Snapshots the template's steps into the task. unmet_dependencies starts
--- at the number of parents; root steps start at zero.
-WITH inserted AS (
-    INSERT INTO tasker.workflow_steps (
-        step_uuid, task_uuid, name, position, handler_callable, handler_initialization,
-        retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, jitter_percent,
-        timeout_seconds, unmet_dependencies
-    )
-    SELECT gen_random_uuid(), @task_uuid, s.name, s.position, s.handler_callable, s.handler_initialization,
-           s.retryable, s.max_attempts, s.backoff, s.backoff_base_ms, s.max_backoff_ms, s.jitter_percent,
-           s.timeout_seconds,
-           (SELECT count(*) FROM tasker.template_edges e
-            WHERE e.template_id = s.template_id AND e.to_step = s.name)
-    FROM tasker.template_steps s
-    WHERE s.template_id = @template_id
-    RETURNING step_uuid, task_uuid, name
-), recorded AS (
-    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, NULL, 'pending', 0, @actor, 'task created'
-    FROM inserted
-)
-SELECT step_uuid, name FROM inserted;
-
--- name: InsertTaskEdges :exec
--- Needs the rows of InsertTaskSteps, so it runs as a separate statement.
-INSERT INTO tasker.workflow_step_edges (task_uuid, from_step_uuid, to_step_uuid)
-SELECT @task_uuid, f.step_uuid, t.step_uuid
-FROM tasker.template_edges e
-JOIN tasker.workflow_steps f ON f.task_uuid = @task_uuid AND f.name = e.from_step
-JOIN tasker.workflow_steps t ON t.task_uuid = @task_uuid AND t.name = e.to_step
-WHERE e.template_id = @template_id;
 
 -- name: LockTask :one
 -- Every change the orchestrator makes to a task or its steps happens under
@@ -88,13 +42,6 @@ WITH updated AS (
 )
 INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, actor, reason)
 SELECT task_uuid, @from_state::text, @to_state::text, @actor, @reason FROM updated;
-
--- name: RecordTaskTransitions :exec
--- Records a chain of transitions that happened inside one transaction,
--- e.g. pending → initializing → enqueuing_steps → steps_in_process. An empty
--- from state is stored as NULL (the first state).
-INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, actor, reason)
-SELECT @task_uuid::uuid, NULLIF(unnest(@from_states::text[]), ''), unnest(@to_states::text[]), @actor::text, unnest(@reasons::text[]);
 
 -- name: CountTaskStepsByState :many
 SELECT state, count(*)::integer AS steps

@@ -7,7 +7,6 @@ package dbsqlc
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 )
@@ -63,9 +62,11 @@ func (q *Queries) CountTasks(ctx context.Context, db DBTX, arg CountTasksParams)
 }
 
 const findTaskByIdentity = `-- name: FindTaskByIdentity :one
+
 SELECT task_uuid FROM tasker.tasks WHERE identity_hash = $1
 `
 
+// Task creation, locking, state and reads.
 func (q *Queries) FindTaskByIdentity(ctx context.Context, db DBTX, identityHash string) (uuid.UUID, error) {
 	row := db.QueryRow(ctx, findTaskByIdentity, identityHash)
 	var task_uuid uuid.UUID
@@ -101,133 +102,6 @@ func (q *Queries) GetTask(ctx context.Context, db DBTX, taskUuid uuid.UUID) (Tas
 		&i.CompletedAt,
 	)
 	return i, err
-}
-
-const insertTask = `-- name: InsertTask :exec
-
-INSERT INTO tasker.tasks (
-    task_uuid, template_id, namespace_name, name, version, state, context, identity_hash,
-    idempotency_key, priority, correlation_id, initiator, source_system, reason, step_count
-) VALUES (
-    $1, $2, $3, $4, $5, 'steps_in_process', $6, $7,
-    $8, $9, $10, $11, $12, $13,
-    (SELECT count(*) FROM tasker.template_steps WHERE template_id = $2)
-)
-`
-
-type InsertTaskParams struct {
-	TaskUUID       uuid.UUID
-	TemplateID     int64
-	NamespaceName  string
-	Name           string
-	Version        string
-	Context        json.RawMessage
-	IdentityHash   string
-	IdempotencyKey *string
-	Priority       int32
-	CorrelationID  uuid.UUID
-	Initiator      string
-	SourceSystem   string
-	Reason         string
-}
-
-// Task creation, locking, state and reads.
-// The task is written in the state its creating transaction leaves it in,
-// steps_in_process (nothing sees it before that commits); the transaction
-// records the states it passed through with RecordTaskTransitions.
-func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams) error {
-	_, err := db.Exec(ctx, insertTask,
-		arg.TaskUUID,
-		arg.TemplateID,
-		arg.NamespaceName,
-		arg.Name,
-		arg.Version,
-		arg.Context,
-		arg.IdentityHash,
-		arg.IdempotencyKey,
-		arg.Priority,
-		arg.CorrelationID,
-		arg.Initiator,
-		arg.SourceSystem,
-		arg.Reason,
-	)
-	return err
-}
-
-const insertTaskEdges = `-- name: InsertTaskEdges :exec
-INSERT INTO tasker.workflow_step_edges (task_uuid, from_step_uuid, to_step_uuid)
-SELECT $1, f.step_uuid, t.step_uuid
-FROM tasker.template_edges e
-JOIN tasker.workflow_steps f ON f.task_uuid = $1 AND f.name = e.from_step
-JOIN tasker.workflow_steps t ON t.task_uuid = $1 AND t.name = e.to_step
-WHERE e.template_id = $2
-`
-
-type InsertTaskEdgesParams struct {
-	TaskUUID   uuid.UUID
-	TemplateID int64
-}
-
-// Needs the rows of InsertTaskSteps, so it runs as a separate statement.
-func (q *Queries) InsertTaskEdges(ctx context.Context, db DBTX, arg InsertTaskEdgesParams) error {
-	_, err := db.Exec(ctx, insertTaskEdges, arg.TaskUUID, arg.TemplateID)
-	return err
-}
-
-const insertTaskSteps = `-- name: InsertTaskSteps :many
-WITH inserted AS (
-    INSERT INTO tasker.workflow_steps (
-        step_uuid, task_uuid, name, position, handler_callable, handler_initialization,
-        retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, jitter_percent,
-        timeout_seconds, unmet_dependencies
-    )
-    SELECT gen_random_uuid(), $1, s.name, s.position, s.handler_callable, s.handler_initialization,
-           s.retryable, s.max_attempts, s.backoff, s.backoff_base_ms, s.max_backoff_ms, s.jitter_percent,
-           s.timeout_seconds,
-           (SELECT count(*) FROM tasker.template_edges e
-            WHERE e.template_id = s.template_id AND e.to_step = s.name)
-    FROM tasker.template_steps s
-    WHERE s.template_id = $2
-    RETURNING step_uuid, task_uuid, name
-), recorded AS (
-    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
-    SELECT step_uuid, task_uuid, NULL, 'pending', 0, $3, 'task created'
-    FROM inserted
-)
-SELECT step_uuid, name FROM inserted
-`
-
-type InsertTaskStepsParams struct {
-	TaskUUID   uuid.UUID
-	TemplateID int64
-	Actor      string
-}
-
-type InsertTaskStepsRow struct {
-	StepUUID uuid.UUID
-	Name     string
-}
-
-// Snapshots the template's steps into the task. unmet_dependencies starts
-// at the number of parents; root steps start at zero.
-func (q *Queries) InsertTaskSteps(ctx context.Context, db DBTX, arg InsertTaskStepsParams) ([]InsertTaskStepsRow, error) {
-	rows, err := db.Query(ctx, insertTaskSteps, arg.TaskUUID, arg.TemplateID, arg.Actor)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []InsertTaskStepsRow
-	for rows.Next() {
-		var i InsertTaskStepsRow
-		if err := rows.Scan(&i.StepUUID, &i.Name); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const listTaskTransitions = `-- name: ListTaskTransitions :many
@@ -441,33 +315,6 @@ type NotifyTaskCancelledParams struct {
 
 func (q *Queries) NotifyTaskCancelled(ctx context.Context, db DBTX, arg NotifyTaskCancelledParams) error {
 	_, err := db.Exec(ctx, notifyTaskCancelled, arg.Channel, arg.TaskUUID)
-	return err
-}
-
-const recordTaskTransitions = `-- name: RecordTaskTransitions :exec
-INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, actor, reason)
-SELECT $1::uuid, NULLIF(unnest($2::text[]), ''), unnest($3::text[]), $4::text, unnest($5::text[])
-`
-
-type RecordTaskTransitionsParams struct {
-	TaskUUID   uuid.UUID
-	FromStates []string
-	ToStates   []string
-	Actor      string
-	Reasons    []string
-}
-
-// Records a chain of transitions that happened inside one transaction,
-// e.g. pending → initializing → enqueuing_steps → steps_in_process. An empty
-// from state is stored as NULL (the first state).
-func (q *Queries) RecordTaskTransitions(ctx context.Context, db DBTX, arg RecordTaskTransitionsParams) error {
-	_, err := db.Exec(ctx, recordTaskTransitions,
-		arg.TaskUUID,
-		arg.FromStates,
-		arg.ToStates,
-		arg.Actor,
-		arg.Reasons,
-	)
 	return err
 }
 

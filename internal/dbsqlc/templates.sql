@@ -15,15 +15,6 @@ FOR UPDATE;
 SELECT * FROM tasker.templates
 WHERE namespace_name = @namespace_name AND name = @name AND version = @version;
 
--- name: GetTemplateByID :one
-SELECT * FROM tasker.templates WHERE template_id = @template_id;
-
--- name: ListActiveTemplateVersions :many
--- Every version of one template that still accepts tasks; the caller picks
--- the highest by semver.
-SELECT template_id, version FROM tasker.templates
-WHERE namespace_name = @namespace_name AND name = @name AND NOT retired;
-
 -- name: ListTemplates :many
 SELECT * FROM tasker.templates
 WHERE (sqlc.narg(namespace_name)::text IS NULL OR namespace_name = sqlc.narg(namespace_name))
@@ -78,9 +69,3 @@ SELECT @template_id::bigint, unnest(@from_steps::text[]), unnest(@to_steps::text
 -- name: RetireTemplate :execrows
 UPDATE tasker.templates SET retired = true, retired_at = now(), updated_at = now()
 WHERE namespace_name = @namespace_name AND name = @name AND version = @version AND NOT retired;
-
--- name: LockTemplateForTask :one
--- Taken first in the transaction that creates a task: it conflicts with
--- Register's FOR UPDATE, so the steps copied into the task are those of the
--- definition whose input schema validated the context.
-SELECT fingerprint, retired FROM tasker.templates WHERE template_id = @template_id FOR SHARE;

@@ -83,32 +83,6 @@ func (q *Queries) GetTemplate(ctx context.Context, db DBTX, arg GetTemplateParam
 	return i, err
 }
 
-const getTemplateByID = `-- name: GetTemplateByID :one
-SELECT template_id, namespace_name, name, version, description, identity_strategy, input_schema, definition, fingerprint, owner, retired, retired_at, created_at, updated_at FROM tasker.templates WHERE template_id = $1
-`
-
-func (q *Queries) GetTemplateByID(ctx context.Context, db DBTX, templateID int64) (TaskerTemplate, error) {
-	row := db.QueryRow(ctx, getTemplateByID, templateID)
-	var i TaskerTemplate
-	err := row.Scan(
-		&i.TemplateID,
-		&i.NamespaceName,
-		&i.Name,
-		&i.Version,
-		&i.Description,
-		&i.IdentityStrategy,
-		&i.InputSchema,
-		&i.Definition,
-		&i.Fingerprint,
-		&i.Owner,
-		&i.Retired,
-		&i.RetiredAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
 const getTemplateForUpdate = `-- name: GetTemplateForUpdate :one
 SELECT template_id, namespace_name, name, version, description, identity_strategy, input_schema, definition, fingerprint, owner, retired, retired_at, created_at, updated_at FROM tasker.templates
 WHERE namespace_name = $1 AND name = $2 AND version = $3
@@ -247,43 +221,6 @@ func (q *Queries) InsertTemplateSteps(ctx context.Context, db DBTX, arg InsertTe
 	return err
 }
 
-const listActiveTemplateVersions = `-- name: ListActiveTemplateVersions :many
-SELECT template_id, version FROM tasker.templates
-WHERE namespace_name = $1 AND name = $2 AND NOT retired
-`
-
-type ListActiveTemplateVersionsParams struct {
-	NamespaceName string
-	Name          string
-}
-
-type ListActiveTemplateVersionsRow struct {
-	TemplateID int64
-	Version    string
-}
-
-// Every version of one template that still accepts tasks; the caller picks
-// the highest by semver.
-func (q *Queries) ListActiveTemplateVersions(ctx context.Context, db DBTX, arg ListActiveTemplateVersionsParams) ([]ListActiveTemplateVersionsRow, error) {
-	rows, err := db.Query(ctx, listActiveTemplateVersions, arg.NamespaceName, arg.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListActiveTemplateVersionsRow
-	for rows.Next() {
-		var i ListActiveTemplateVersionsRow
-		if err := rows.Scan(&i.TemplateID, &i.Version); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listTemplates = `-- name: ListTemplates :many
 SELECT template_id, namespace_name, name, version, description, identity_strategy, input_schema, definition, fingerprint, owner, retired, retired_at, created_at, updated_at FROM tasker.templates
 WHERE ($1::text IS NULL OR namespace_name = $1)
@@ -329,25 +266,6 @@ func (q *Queries) ListTemplates(ctx context.Context, db DBTX, arg ListTemplatesP
 		return nil, err
 	}
 	return items, nil
-}
-
-const lockTemplateForTask = `-- name: LockTemplateForTask :one
-SELECT fingerprint, retired FROM tasker.templates WHERE template_id = $1 FOR SHARE
-`
-
-type LockTemplateForTaskRow struct {
-	Fingerprint string
-	Retired     bool
-}
-
-// Taken first in the transaction that creates a task: it conflicts with
-// Register's FOR UPDATE, so the steps copied into the task are those of the
-// definition whose input schema validated the context.
-func (q *Queries) LockTemplateForTask(ctx context.Context, db DBTX, templateID int64) (LockTemplateForTaskRow, error) {
-	row := db.QueryRow(ctx, lockTemplateForTask, templateID)
-	var i LockTemplateForTaskRow
-	err := row.Scan(&i.Fingerprint, &i.Retired)
-	return i, err
 }
 
 const retireTemplate = `-- name: RetireTemplate :execrows

@@ -50,10 +50,11 @@ func (c ExecutorConfig) withDefaults() ExecutorConfig {
 
 // Executor performs the worker's side of a step against the database.
 type Executor struct {
-	pool    *pgxpool.Pool
-	queries *dbsqlc.Queries
-	queue   *queue.Client
-	cfg     ExecutorConfig
+	pool     *pgxpool.Pool
+	queries  *dbsqlc.Queries
+	queue    *queue.Client
+	cfg      ExecutorConfig
+	recorder recorder
 }
 
 // NewExecutor returns an Executor over pool.
@@ -61,7 +62,9 @@ func NewExecutor(pool *pgxpool.Pool, cfg ExecutorConfig) (*Executor, error) {
 	if cfg.WorkerID == "" {
 		return nil, errors.New("dispatch: ExecutorConfig.WorkerID is required")
 	}
-	return &Executor{pool: pool, queries: dbsqlc.New(), queue: queue.New(), cfg: cfg.withDefaults()}, nil
+	e := &Executor{pool: pool, queries: dbsqlc.New(), queue: queue.New(), cfg: cfg.withDefaults()}
+	e.recorder.executor = e
+	return e, nil
 }
 
 // Claim is one attempt of a step held by this worker.
@@ -88,29 +91,11 @@ func (c *Claim) Timeout() time.Duration {
 // malformed message is archived with the reason and returned as an error
 // wrapping ErrMalformed. A message whose step cannot run is deleted (or, if
 // a live claim holds the step, hidden until that claim's lease ends) and
-// ErrNotClaimable is returned.
+// ErrNotClaimable is returned. It is ClaimBatch with one message; a worker
+// that read several messages claims them together with ClaimBatch.
 func (e *Executor) Claim(ctx context.Context, queueName string, msg queue.Message) (*Claim, error) {
-	stepMsg, err := DecodeStepMessage(msg.Body)
-	if err != nil {
-		return nil, e.deadLetter(ctx, queueName, msg, err.Error())
-	}
-	row, err := e.queries.ClaimAndLoadStep(ctx, e.pool, dbsqlc.ClaimAndLoadStepParams{
-		StepUUID:           stepMsg.StepUUID,
-		TaskUUID:           stepMsg.TaskUUID,
-		WorkerID:           e.cfg.WorkerID,
-		LeaseMarginSeconds: e.cfg.LeaseMargin.Seconds(),
-	})
-	if err == nil {
-		input, err := stepInput(row)
-		if err != nil {
-			return nil, err
-		}
-		return &Claim{Queue: queueName, MessageID: msg.ID, Message: stepMsg, Step: row, Input: input}, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("dispatch: claiming step %s: %w", stepMsg.StepUUID, err)
-	}
-	return nil, e.dropUnclaimable(ctx, queueName, msg, stepMsg)
+	result := e.ClaimBatch(ctx, queueName, []queue.Message{msg})[0]
+	return result.Claim, result.Err
 }
 
 // dropUnclaimable decides what to do with a message whose step could not
@@ -194,16 +179,21 @@ func (e *Executor) ExtendLease(ctx context.Context, claim *Claim) (time.Time, er
 
 // Record stores the outcome of the claimed attempt, hands the step to the
 // orchestrator (a ResultMessage plus NOTIFY) and deletes the step message,
-// all in one statement (recordSQL): nothing is acknowledged before the
-// outcome is durable. It returns ErrClaimLost (after deleting the message,
-// unless another worker now runs from it) when the claim ended before the
-// outcome could be stored.
+// all in one statement: nothing is acknowledged before the outcome is
+// durable. It returns ErrClaimLost (after deleting the message, unless
+// another worker now runs from it) when the claim ended before the outcome
+// could be stored. Call it once per claim.
+//
+// Outcomes recorded at the same time are stored together, in one
+// transaction (a group commit, see recorder): Record returns when the
+// transaction that holds its outcome has committed. An outcome recorded
+// while no other is being stored goes at once.
 func (e *Executor) Record(ctx context.Context, claim *Claim, outcome Outcome) error {
 	params, err := recordParams(e.cfg.WorkerID, claim, outcome)
 	if err != nil {
 		return err
 	}
-	held, err := e.recordOutcome(ctx, claim, params, outcome)
+	held, err := e.recorder.record(ctx, claim, params)
 	if err == nil && !held {
 		err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error { return e.dropLostMessage(ctx, tx, claim) })
 	}
@@ -233,7 +223,8 @@ func (e *Executor) dropLostMessage(ctx context.Context, tx pgx.Tx, claim *Claim)
 	return nil
 }
 
-// recordParams builds the arguments of recordSQL for an outcome.
+// recordParams builds the arguments of recordSQL for an outcome, the
+// result message included.
 func recordParams(workerID string, claim *Claim, outcome Outcome) (outcomeParams, error) {
 	params := outcomeParams{
 		StepUUID: claim.Step.StepUUID,
@@ -251,15 +242,26 @@ func recordParams(workerID string, claim *Claim, outcome Outcome) (outcomeParams
 			outcome = Outcome{Error: &StepError{Code: "INVALID_RESULT", Message: "the handler's result cannot be stored: " + err.Error()}}
 		} else {
 			params.ToState, params.Results, params.Reason = "enqueued_for_orchestration", result, "handler succeeded"
-			return params, nil
 		}
 	}
-	errJSON, err := json.Marshal(storableError(outcome.Error))
-	if err != nil {
-		return params, fmt.Errorf("dispatch: encoding error of step %s: %w", claim.Step.StepUUID, err)
+	if !outcome.Succeeded() {
+		errJSON, err := json.Marshal(storableError(outcome.Error))
+		if err != nil {
+			return params, fmt.Errorf("dispatch: encoding error of step %s: %w", claim.Step.StepUUID, err)
+		}
+		params.ToState, params.Error = "enqueued_as_error_for_orchestration", errJSON
+		params.Reason = "handler failed: " + outcome.Error.Code
 	}
-	params.ToState, params.Error = "enqueued_as_error_for_orchestration", errJSON
-	params.Reason = "handler failed: " + outcome.Error.Code
+	message, err := json.Marshal(ResultMessage{
+		TaskUUID: claim.Step.TaskUUID,
+		StepUUID: claim.Step.StepUUID,
+		Attempt:  int(claim.Step.Attempts),
+		Success:  outcome.Succeeded(),
+	})
+	if err != nil {
+		return params, fmt.Errorf("dispatch: encoding the result message of step %s: %w", claim.Step.StepUUID, err)
+	}
+	params.Message = message
 	return params, nil
 }
 

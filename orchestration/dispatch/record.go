@@ -53,7 +53,71 @@ SELECT (SELECT count(*) FROM updated),
 	return actual.(string) //nolint:forcetypeassert // only strings are stored
 }
 
-// outcomeParams are the arguments of recordSQL that describe the outcome.
+// recordBatchStatements caches, per step queue, recordBatchSQL's statement.
+var recordBatchStatements sync.Map
+
+// recordBatchSQL returns the statement that settles many attempts of steps
+// of stepQueue at once, as recordSQL does one: for each outcome whose claim
+// this worker still holds, it stores the outcome, records the transition,
+// sends the result message and deletes the step message; then it sends one
+// NOTIFY. The held claims are locked first, in step_uuid order and skipping
+// any that another transaction has locked: the batch never waits for a
+// lock, so it cannot deadlock with another batch, nor with the
+// orchestrator, which locks several steps of a task in its own order. An
+// outcome whose claim ended, or whose step was skipped, changes nothing.
+// The statement returns the step and attempt of every outcome it stored;
+// the caller stores the others one by one (recordSQL, which waits for the
+// lock), which tells a lost claim from a locked step. input's condition on n, always true, keeps the generic
+// plan on the indexes of the tables however small they were when it was
+// made (see claimSQL).
+//
+// $1 step_uuids, $2 attempts, $3 to_states, $4 results, $5 errors,
+// $6 reasons, $7 result messages, $8 step message ids (one element per
+// outcome, no step twice), $9 worker_id.
+func recordBatchSQL(stepQueue string) string {
+	if s, ok := recordBatchStatements.Load(stepQueue); ok {
+		return s.(string) //nolint:forcetypeassert // only strings are stored
+	}
+	s := `WITH input AS MATERIALIZED (
+    SELECT i.step_uuid, i.attempt, i.to_state, i.results, i.error, i.reason, i.message, i.msg_id
+    FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::jsonb[], $8::bigint[])
+        WITH ORDINALITY AS i (step_uuid, attempt, to_state, results, error, reason, message, msg_id, n)
+    WHERE i.n BETWEEN 1 AND cardinality($1::uuid[])
+), held AS MATERIALIZED (
+    SELECT ws.step_uuid FROM input i JOIN tasker.workflow_steps ws ON ws.step_uuid = i.step_uuid
+    WHERE ws.state = 'in_progress' AND ws.claimed_by = $9::text AND ws.attempts = i.attempt
+    ORDER BY ws.step_uuid
+    FOR NO KEY UPDATE OF ws SKIP LOCKED
+), updated AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = i.to_state, results = i.results, error = i.error,
+        claim_expires_at = NULL, updated_at = now()
+    FROM held h JOIN input i ON i.step_uuid = h.step_uuid
+    WHERE ws.step_uuid = h.step_uuid AND ws.state = 'in_progress' AND ws.claimed_by = $9::text
+      AND ws.attempts = i.attempt
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts, i.to_state, i.reason, i.message, i.msg_id
+), recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'in_progress', to_state, attempts, $9::text, reason FROM updated
+    ORDER BY step_uuid
+), sent AS (
+    INSERT INTO ` + queue.Table(ResultsQueue) + ` (vt, message)
+    SELECT clock_timestamp(), message FROM updated ORDER BY step_uuid
+    RETURNING msg_id
+), acked AS (
+    DELETE FROM ` + queue.Table(stepQueue) + ` AS m USING updated u
+    WHERE m.msg_id = u.msg_id
+)
+SELECT coalesce(array_agg(u.step_uuid), '{}')::uuid[], coalesce(array_agg(u.attempts), '{}')::integer[],
+       (SELECT count(pg_notify('` + queue.Channel(ResultsQueue) + `', '` + ResultsQueue + `'))
+        FROM (SELECT FROM sent LIMIT 1) AS one)
+FROM updated u`
+	actual, _ := recordBatchStatements.LoadOrStore(stepQueue, s)
+	return actual.(string) //nolint:forcetypeassert // only strings are stored
+}
+
+// outcomeParams are the arguments of recordSQL (and of one element of
+// recordBatchSQL's arrays) that describe the outcome.
 type outcomeParams struct {
 	ToState  string
 	Results  json.RawMessage
@@ -62,24 +126,18 @@ type outcomeParams struct {
 	WorkerID string
 	Attempt  int32
 	Reason   string
+	// Message is the ResultMessage to send.
+	Message json.RawMessage
 }
 
-// recordOutcome runs recordSQL and reports whether the claim was still held
-// (the outcome was stored, the result sent and the step message deleted).
-func (e *Executor) recordOutcome(ctx context.Context, claim *Claim, params outcomeParams, outcome Outcome) (bool, error) {
-	message, err := json.Marshal(ResultMessage{
-		TaskUUID: claim.Step.TaskUUID,
-		StepUUID: claim.Step.StepUUID,
-		Attempt:  int(claim.Step.Attempts),
-		Success:  outcome.Succeeded() && params.ToState == "enqueued_for_orchestration",
-	})
-	if err != nil {
-		return false, err
-	}
+// recordOutcome runs recordSQL for one outcome and reports whether the
+// claim was still held (the outcome was stored, the result sent and the
+// step message deleted). It is the path of an outcome whose batch failed.
+func (e *Executor) recordOutcome(ctx context.Context, claim *Claim, params outcomeParams) (bool, error) {
 	var updated, notified int64
-	err = e.pool.QueryRow(ctx, recordSQL(claim.Queue),
+	err := e.pool.QueryRow(ctx, recordSQL(claim.Queue),
 		params.ToState, params.Results, params.Error, params.StepUUID, params.WorkerID, params.Attempt,
-		params.Reason, message, claim.MessageID,
+		params.Reason, params.Message, claim.MessageID,
 	).Scan(&updated, &notified)
 	if err != nil {
 		return false, fmt.Errorf("storing outcome: %w", err)

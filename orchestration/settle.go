@@ -1,0 +1,448 @@
+package orchestration
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskerops/tasker/internal/dbtx"
+	"github.com/taskerops/tasker/orchestration/dispatch"
+)
+
+// The fast path of result processing: the successful results of one batch
+// are settled together, in one transaction of a few set-based statements,
+// instead of one transaction of about five statements per result. It does
+// exactly what applyResult does for a success (complete the step, release
+// its children, enqueue those that became ready, re-evaluate the task), for
+// the common case only; everything else stays on applyResult.
+
+// settleLockTasksSQL locks tasks, as LockTask does one, one after another
+// in the order of $1 (task uuids): the lateral subquery cannot be merged
+// into a join, so each task is locked by its own index lookup as the array
+// is read. lockTasks passes them sorted, so that two orchestrators settling
+// overlapping batches take the locks in the same order and cannot deadlock
+// (every other path holds one task lock at a time).
+const settleLockTasksSQL = `SELECT t.task_uuid, t.state, t.namespace_name, t.correlation_id
+FROM unnest($1::uuid[]) WITH ORDINALITY AS i (task_uuid, pos)
+CROSS JOIN LATERAL (
+    SELECT t.task_uuid, t.state, t.namespace_name, t.correlation_id
+    FROM tasker.tasks t WHERE t.task_uuid = i.task_uuid
+    FOR NO KEY UPDATE
+) t
+ORDER BY i.pos`
+
+// settleCompleteSQL completes the steps of a batch and releases their
+// children, in one statement; the caller holds the locks of their tasks.
+//
+// completed: each step still in enqueued_for_orchestration, of the task the
+// message names, for the attempt the message names, becomes complete (as
+// ReleaseChildren does for one step, with the same transition). A step in
+// any other state, of another attempt or of another task is left alone and
+// its message goes to the per-message path.
+//
+// parents: a child may have several parents completed in the same batch
+// (the two middle steps of a diamond). An UPDATE ... FROM a join updates
+// each row once, with one joined row, so the completed parents are first
+// counted per child, and the child's unmet_dependencies drops by that
+// count. A pending child that reaches zero is enqueued in the same update,
+// with the transition's reason naming its parent that came last in the
+// batch, the one whose message the per-message path would have settled
+// last.
+//
+// It returns one row per completed step (ready false) and one per enqueued
+// child (ready true), with pos the position in the input of the message
+// that settled the step, or of the child's last parent.
+//
+// The ANY conditions repeat what the joins already say, so that every plan,
+// custom or generic, made with or without statistics, reaches the rows
+// through an index rather than a scan of the whole table.
+//
+// $1 task uuids, $2 step uuids, $3 attempts (parallel arrays, one element
+// per distinct step and attempt, in message order), $4 actor.
+const settleCompleteSQL = `WITH input AS (
+    SELECT i.task_uuid, i.step_uuid, i.attempt, i.pos
+    FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY AS i (task_uuid, step_uuid, attempt, pos)
+), completed AS (
+    UPDATE tasker.workflow_steps ws SET
+        state = 'complete', next_retry_at = NULL, claimed_by = NULL, claim_expires_at = NULL,
+        completed_at = now(), updated_at = now()
+    FROM input i
+    WHERE ws.step_uuid = ANY($2::uuid[])
+      AND ws.step_uuid = i.step_uuid AND ws.task_uuid = i.task_uuid
+      AND ws.state = 'enqueued_for_orchestration'
+      AND ws.attempts = i.attempt AND ws.attempts <= ws.max_attempts
+    RETURNING ws.step_uuid, ws.task_uuid, ws.name, ws.attempts, i.pos
+), completion_recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', 'complete', attempts, $4::text, 'handler result stored'
+    FROM completed
+), parents AS (
+    SELECT e.to_step_uuid, e.task_uuid, count(*)::integer AS done, max(c.pos) AS pos,
+           (array_agg(c.name ORDER BY c.pos DESC))[1] AS last_parent
+    FROM completed c
+    JOIN tasker.workflow_step_edges e ON e.from_step_uuid = c.step_uuid AND e.task_uuid = c.task_uuid
+    WHERE e.from_step_uuid = ANY($2::uuid[])
+    GROUP BY e.to_step_uuid, e.task_uuid
+), released AS (
+    UPDATE tasker.workflow_steps s SET
+        unmet_dependencies = s.unmet_dependencies - p.done,
+        state = CASE WHEN s.unmet_dependencies = p.done AND s.state = 'pending' THEN 'enqueued' ELSE s.state END,
+        enqueued_at = CASE WHEN s.unmet_dependencies = p.done AND s.state = 'pending' THEN now() ELSE s.enqueued_at END,
+        updated_at = now()
+    FROM parents p
+    WHERE s.step_uuid = p.to_step_uuid AND s.task_uuid = p.task_uuid
+      AND s.task_uuid = ANY($1::uuid[])
+    RETURNING s.step_uuid, s.task_uuid, s.name, s.attempts, s.state, s.unmet_dependencies, p.pos, p.last_parent
+), ready AS (
+    SELECT step_uuid, task_uuid, name, attempts, pos, last_parent
+    FROM released WHERE unmet_dependencies = 0 AND state = 'enqueued'
+), recorded AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
+    SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $4::text, 'parents complete after ' || last_parent
+    FROM ready
+)
+SELECT false, c.task_uuid, c.step_uuid, c.name, c.attempts::bigint, c.pos FROM completed c
+UNION ALL
+SELECT true, r.task_uuid, r.step_uuid, r.name, r.attempts::bigint, r.pos FROM ready r`
+
+// settleCountSQL counts the steps of several tasks by state, as
+// CountTaskStepsByState does for one, each task through the index on
+// (task_uuid, name) (the lateral subquery cannot become a hash join with a
+// scan of the whole table). $1 task uuids.
+const settleCountSQL = `SELECT i.task_uuid, c.state, c.steps
+FROM unnest($1::uuid[]) AS i (task_uuid)
+CROSS JOIN LATERAL (
+    SELECT ws.state, count(*)::integer AS steps FROM tasker.workflow_steps ws
+    WHERE ws.task_uuid = i.task_uuid
+    GROUP BY ws.state
+) c`
+
+// settleTransitionTasksSQL moves several tasks between states and records
+// the transitions, as TransitionTask does for one; a task not in its from
+// state is left alone (the caller holds the locks and counts the rows).
+// $1 task uuids, $2 from states, $3 to states, $4 whether the to state is
+// terminal, $5 reasons (parallel arrays), $6 actor.
+const settleTransitionTasksSQL = `WITH input AS (
+    SELECT i.task_uuid, i.from_state, i.to_state, i.terminal, i.reason
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::text[])
+        AS i (task_uuid, from_state, to_state, terminal, reason)
+), updated AS (
+    UPDATE tasker.tasks t SET
+        state = i.to_state,
+        updated_at = now(),
+        completed_at = CASE WHEN i.terminal THEN now() ELSE NULL END
+    FROM input i
+    WHERE t.task_uuid = ANY($1::uuid[]) AND t.task_uuid = i.task_uuid AND t.state = i.from_state
+    RETURNING t.task_uuid, i.from_state, i.to_state, i.reason
+)
+INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, actor, reason)
+SELECT task_uuid, from_state, to_state, $6::text, reason FROM updated`
+
+// settleKey identifies what a success message asks for: a step's attempt
+// of a task. Messages with the same key are duplicates of each other.
+type settleKey struct {
+	task, step uuid.UUID
+	attempt    int
+}
+
+// lockedTask is what the fast path reads of a task it locked.
+type lockedTask struct {
+	state         TaskState
+	namespace     string
+	correlationID uuid.UUID
+}
+
+// settledStep is a step the fast path completed or enqueued.
+type settledStep struct {
+	task    uuid.UUID
+	step    uuid.UUID
+	name    string
+	attempt int
+	pos     int64
+}
+
+// taskOutcome is what the fast path did to one task's steps.
+type taskOutcome struct {
+	// lastCompleted is the step completed by the latest message of the
+	// batch; its name gives the reason of a task transition.
+	lastCompleted settledStep
+	ready         []settledStep
+}
+
+// settleSuccesses settles the successful results among results in one
+// transaction (see settleCompleteSQL) and returns the ids of the messages
+// it settled: those whose step it completed, and their duplicates in the
+// batch, which the per-message path would have found already settled. The
+// caller runs every other message through the per-message path and deletes
+// the settled ones. Only tasks in steps_in_process are settled here: for
+// them, settling the batch's steps one by one would leave the task
+// steps_in_process until the last one (a step waiting for the orchestrator
+// is in flight), so one evaluation at the end records the same transitions.
+// On error nothing was settled.
+func (e *Engine) settleSuccesses(ctx context.Context, results []decodedResult) (map[int64]bool, error) {
+	keys, tasks := successKeys(results)
+	settled := map[int64]bool{}
+	if len(keys) == 0 {
+		return settled, nil
+	}
+	var completed []settledStep
+	err := dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
+		completed = nil
+		locked, err := e.lockTasks(ctx, tx, tasks)
+		if err != nil {
+			return err
+		}
+		var ready []settledStep
+		completed, ready, err = e.completeSteps(ctx, tx, keys, locked)
+		if err != nil || len(completed) == 0 {
+			return err
+		}
+		if err := e.sendReady(ctx, tx, locked, ready); err != nil {
+			return err
+		}
+		return e.evaluateTasks(ctx, tx, locked, outcomesByTask(completed, ready))
+	})
+	if err != nil {
+		return nil, err
+	}
+	done := make(map[settleKey]bool, len(completed))
+	for _, s := range completed {
+		done[settleKey{task: s.task, step: s.step, attempt: s.attempt}] = true
+	}
+	for _, r := range results {
+		if key, ok := successKey(r); ok && done[key] {
+			settled[r.msg.ID] = true
+		}
+	}
+	return settled, nil
+}
+
+// successKey is the key of a result that decoded and reports a success.
+func successKey(r decodedResult) (settleKey, bool) {
+	if r.decodeErr != nil || !r.result.Success {
+		return settleKey{}, false
+	}
+	return settleKey{task: r.result.TaskUUID, step: r.result.StepUUID, attempt: r.result.Attempt}, true
+}
+
+// successKeys returns the distinct keys of the successful results, in
+// message order, and their distinct tasks.
+func successKeys(results []decodedResult) ([]settleKey, []uuid.UUID) {
+	var (
+		keys  []settleKey
+		tasks []uuid.UUID
+		seen  = map[settleKey]bool{}
+		known = map[uuid.UUID]bool{}
+	)
+	for _, r := range results {
+		key, ok := successKey(r)
+		if !ok || seen[key] {
+			continue
+		}
+		seen[key] = true
+		keys = append(keys, key)
+		if !known[key.task] {
+			known[key.task] = true
+			tasks = append(tasks, key.task)
+		}
+	}
+	return keys, tasks
+}
+
+// lockTasks locks the tasks in task_uuid order (see settleLockTasksSQL) and
+// returns those that exist.
+func (e *Engine) lockTasks(ctx context.Context, tx pgx.Tx, tasks []uuid.UUID) (map[uuid.UUID]lockedTask, error) {
+	tasks = slices.Clone(tasks)
+	slices.SortFunc(tasks, compareUUIDs)
+	rows, err := tx.Query(ctx, settleLockTasksSQL, tasks)
+	if err != nil {
+		return nil, fmt.Errorf("locking %d tasks: %w", len(tasks), err)
+	}
+	locked := make(map[uuid.UUID]lockedTask, len(tasks))
+	var (
+		id    uuid.UUID
+		state string
+		task  lockedTask
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &state, &task.namespace, &task.correlationID}, func() error {
+		task.state = TaskState(state)
+		locked[id] = task
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("locking %d tasks: %w", len(tasks), err)
+	}
+	return locked, nil
+}
+
+// completeSteps runs settleCompleteSQL for the keys whose task is locked
+// and in steps_in_process, and returns the steps it completed and the
+// children it enqueued.
+func (e *Engine) completeSteps(ctx context.Context, tx pgx.Tx, keys []settleKey, locked map[uuid.UUID]lockedTask) (completed, ready []settledStep, err error) {
+	var (
+		taskIDs, stepIDs []uuid.UUID
+		attempts         []int64
+	)
+	for _, k := range keys {
+		if task, ok := locked[k.task]; ok && task.state == TaskStepsInProcess {
+			taskIDs = append(taskIDs, k.task)
+			stepIDs = append(stepIDs, k.step)
+			attempts = append(attempts, int64(k.attempt))
+		}
+	}
+	if len(stepIDs) == 0 {
+		return nil, nil, nil
+	}
+	rows, err := tx.Query(ctx, settleCompleteSQL, taskIDs, stepIDs, attempts, e.cfg.ProcessID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("completing %d steps: %w", len(stepIDs), err)
+	}
+	var (
+		isReady bool
+		s       settledStep
+		attempt int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&isReady, &s.task, &s.step, &s.name, &attempt, &s.pos}, func() error {
+		s.attempt = int(attempt)
+		if isReady {
+			ready = append(ready, s)
+		} else {
+			completed = append(completed, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("completing %d steps: %w", len(stepIDs), err)
+	}
+	byPos := func(a, b settledStep) int {
+		return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.name, b.name))
+	}
+	slices.SortFunc(completed, byPos)
+	slices.SortFunc(ready, byPos)
+	return completed, ready, nil
+}
+
+// outcomesByTask groups what completeSteps did by task; completed and
+// ready are in batch order.
+func outcomesByTask(completed, ready []settledStep) map[uuid.UUID]*taskOutcome {
+	outcomes := make(map[uuid.UUID]*taskOutcome, len(completed))
+	for _, s := range completed {
+		o, ok := outcomes[s.task]
+		if !ok {
+			o = &taskOutcome{}
+			outcomes[s.task] = o
+		}
+		o.lastCompleted = s
+	}
+	for _, s := range ready {
+		if o, ok := outcomes[s.task]; ok {
+			o.ready = append(o.ready, s)
+		}
+	}
+	return outcomes
+}
+
+// sendReady puts a message for each enqueued child on its namespace's
+// queue: one statement and one NOTIFY per queue. The bodies are those
+// sendSteps builds.
+func (e *Engine) sendReady(ctx context.Context, tx pgx.Tx, locked map[uuid.UUID]lockedTask, ready []settledStep) error {
+	var namespaces []string
+	bodies := map[string][]json.RawMessage{}
+	for _, s := range ready {
+		task := locked[s.task]
+		body, err := json.Marshal(dispatch.StepMessage{
+			TaskUUID: s.task, StepUUID: s.step, StepName: s.name,
+			Namespace: task.namespace, CorrelationID: task.correlationID,
+		})
+		if err != nil {
+			return err
+		}
+		if _, ok := bodies[task.namespace]; !ok {
+			namespaces = append(namespaces, task.namespace)
+		}
+		bodies[task.namespace] = append(bodies[task.namespace], body)
+	}
+	slices.Sort(namespaces)
+	for _, ns := range namespaces {
+		queueName := dispatch.StepQueue(ns)
+		if _, err := e.queue.SendBatch(ctx, tx, queueName, bodies[ns], 0); err != nil {
+			return fmt.Errorf("sending %d steps to %s: %w", len(bodies[ns]), queueName, err)
+		}
+	}
+	return nil
+}
+
+// evaluateTasks does evaluateTask for each task whose steps the batch
+// completed, as releaseChildren would: a task that got children enqueued
+// stays steps_in_process and is not counted; the others are counted in one
+// statement, and those whose state changes are moved in one statement, with
+// the reason naming the step completed last.
+func (e *Engine) evaluateTasks(ctx context.Context, tx pgx.Tx, locked map[uuid.UUID]lockedTask, outcomes map[uuid.UUID]*taskOutcome) error {
+	var count []uuid.UUID
+	for id, o := range outcomes {
+		if len(o.ready) == 0 {
+			count = append(count, id)
+		}
+	}
+	if len(count) == 0 {
+		return nil
+	}
+	slices.SortFunc(count, compareUUIDs)
+	rows, err := tx.Query(ctx, settleCountSQL, count)
+	if err != nil {
+		return fmt.Errorf("counting step states of %d tasks: %w", len(count), err)
+	}
+	counts := make(map[uuid.UUID]map[StepState]int, len(count))
+	var (
+		id    uuid.UUID
+		state string
+		n     int32
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &state, &n}, func() error {
+		if counts[id] == nil {
+			counts[id] = map[StepState]int{}
+		}
+		counts[id][StepState(state)] = int(n)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("counting step states of %d tasks: %w", len(count), err)
+	}
+	var (
+		ids                 []uuid.UUID
+		froms, tos, reasons []string
+		terminal            []bool
+	)
+	for _, id := range count {
+		current := locked[id].state
+		next := nextTaskState(counts[id])
+		if next == current {
+			continue
+		}
+		ids = append(ids, id)
+		froms = append(froms, string(current))
+		tos = append(tos, string(next))
+		terminal = append(terminal, next.Terminal())
+		reasons = append(reasons, "step "+outcomes[id].lastCompleted.name+" complete")
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, settleTransitionTasksSQL, ids, froms, tos, terminal, reasons, e.cfg.ProcessID)
+	if err != nil {
+		return fmt.Errorf("moving %d tasks to their next state: %w", len(ids), err)
+	}
+	if int(tag.RowsAffected()) != len(ids) {
+		return fmt.Errorf("moving %d tasks to their next state: only %d were still in the state they were locked in", len(ids), tag.RowsAffected())
+	}
+	return nil
+}
+
+// compareUUIDs orders UUIDs as PostgreSQL does: byte by byte.
+func compareUUIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
