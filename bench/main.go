@@ -95,7 +95,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.submitters, "submitters", 16, "goroutines submitting the diamond tasks")
 	workers := fs.String("workers", "1,2,4", "worker processes of each throughput round, comma-separated")
 	fs.IntVar(&cfg.orchestrators, "orchestrators", 1, "orchestrator processes")
-	fs.IntVar(&cfg.concurrency, "concurrency", 16, "each worker's --concurrency")
+	fs.IntVar(&cfg.concurrency, "concurrency", 64, "each worker's --concurrency (claims and outcomes are batched up to the steps in flight, so short steps want more than the default 16)")
 	fs.BoolVar(&cfg.river, "river", true, "run the River baseline")
 	fs.IntVar(&cfg.riverJobs, "river-jobs", 50_000, "no-op jobs River burns down")
 	fs.IntVar(&cfg.riverMaxWorkers, "river-max-workers", 2_000, "River's MaxWorkers (its own benchmark's setting)")
