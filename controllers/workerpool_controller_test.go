@@ -130,11 +130,16 @@ var _ = Describe("WorkerPool controller", func() {
 		createTestPool(pool) // replicas defaults to 1
 		Eventually(deploymentReplicas(key)).Should(Equal(int32(1)))
 
+		// The controller writes the pool too (status, observed generation),
+		// so an update can meet a newer resourceVersion: read and write
+		// again until one goes through (the usual retry on conflict).
 		setScale := func(replicas int32) {
-			scale := &autoscalingv1.Scale{}
-			Expect(k8sClient.SubResource("scale").Get(ctx, pool, scale)).To(Succeed())
-			scale.Spec.Replicas = replicas
-			Expect(k8sClient.SubResource("scale").Update(ctx, pool, client.WithSubResourceBody(scale))).To(Succeed())
+			Eventually(func(g Gomega) {
+				scale := &autoscalingv1.Scale{}
+				g.Expect(k8sClient.SubResource("scale").Get(ctx, pool, scale)).To(Succeed())
+				scale.Spec.Replicas = replicas
+				g.Expect(k8sClient.SubResource("scale").Update(ctx, pool, client.WithSubResourceBody(scale))).To(Succeed())
+			}).Should(Succeed())
 		}
 		setScale(3)
 		Eventually(deploymentReplicas(key)).Should(Equal(int32(3)))
