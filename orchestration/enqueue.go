@@ -36,10 +36,7 @@ func (e *Engine) sendSteps(ctx context.Context, tx pgx.Tx, task taskRef, steps [
 	}
 	bodies := make([]json.RawMessage, len(steps))
 	for i, s := range steps {
-		body, err := json.Marshal(dispatch.StepMessage{
-			TaskUUID: task.uuid, StepUUID: s.uuid, StepName: s.name,
-			Namespace: task.namespace, CorrelationID: task.correlationID,
-		})
+		body, err := stepMessage(task, s)
 		if err != nil {
 			return err
 		}
@@ -50,6 +47,15 @@ func (e *Engine) sendSteps(ctx context.Context, tx pgx.Tx, task taskRef, steps [
 		return fmt.Errorf("sending %d steps to %s: %w", len(steps), queueName, err)
 	}
 	return nil
+}
+
+// stepMessage is the body of the message that sends one step of task to
+// the workers (dispatch.StepMessage).
+func stepMessage(task taskRef, s stepRef) (json.RawMessage, error) {
+	return json.Marshal(dispatch.StepMessage{
+		TaskUUID: task.uuid, StepUUID: s.uuid, StepName: s.name,
+		Namespace: task.namespace, CorrelationID: task.correlationID,
+	})
 }
 
 // evaluateTask recomputes the task's state from its steps' states and

@@ -356,10 +356,8 @@ func (e *Engine) sendReady(ctx context.Context, tx pgx.Tx, locked map[uuid.UUID]
 	bodies := map[string][]json.RawMessage{}
 	for _, s := range ready {
 		task := locked[s.task]
-		body, err := json.Marshal(dispatch.StepMessage{
-			TaskUUID: s.task, StepUUID: s.step, StepName: s.name,
-			Namespace: task.namespace, CorrelationID: task.correlationID,
-		})
+		body, err := stepMessage(taskRef{uuid: s.task, namespace: task.namespace, correlationID: task.correlationID},
+			stepRef{uuid: s.step, name: s.name})
 		if err != nil {
 			return err
 		}
