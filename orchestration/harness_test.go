@@ -157,7 +157,7 @@ func (w *testWorker) handlerFor(step string) handlerFunc {
 // checkParents records a violation when a claimed step has a parent that is
 // not done.
 func (w *testWorker) checkParents(ctx context.Context, claim *dispatch.Claim) {
-	parents, err := w.queries.ListStepParents(ctx, w.pool, claim.Step.StepUUID)
+	parents, err := w.queries.ListStepParents(ctx, w.pool, dbsqlc.ListStepParentsParams{TaskUUID: claim.Step.TaskUUID, StepUUID: claim.Step.StepUUID})
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {

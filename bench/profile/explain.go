@@ -66,7 +66,7 @@ WHERE step_uuid = ANY($1::uuid[])`,
 		rewind: `UPDATE tasker.workflow_steps s SET state = 'in_progress', results = NULL, completed_at = NULL,
     claim_expires_at = now() + interval '1 minute',
     claimed_by = (SELECT t.actor FROM tasker.step_transitions t
-                  WHERE t.step_uuid = s.step_uuid AND t.to_state = 'in_progress' ORDER BY t.id DESC LIMIT 1)
+                  WHERE t.task_uuid = s.task_uuid AND t.step_uuid = s.step_uuid AND t.to_state = 'in_progress' ORDER BY t.id DESC LIMIT 1)
 WHERE s.step_uuid = ANY($1::uuid[])`,
 	}, {
 		name: "ReleaseChildren", source: "internal/dbsqlc/steps.sql: the orchestrator releases a completed step's children",

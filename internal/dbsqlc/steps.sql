@@ -111,7 +111,7 @@ SELECT * FROM tasker.step_transitions WHERE task_uuid = @task_uuid ORDER BY id;
 SELECT p.step_uuid, p.name, p.state
 FROM tasker.workflow_step_edges e
 JOIN tasker.workflow_steps p ON p.step_uuid = e.from_step_uuid
-WHERE e.to_step_uuid = @step_uuid;
+WHERE e.task_uuid = @task_uuid AND e.to_step_uuid = @step_uuid;
 
 -- name: CancelOpenSteps :many
 -- Cancels every step of the task that has not reached a terminal state.

@@ -355,8 +355,13 @@ const listStepParents = `-- name: ListStepParents :many
 SELECT p.step_uuid, p.name, p.state
 FROM tasker.workflow_step_edges e
 JOIN tasker.workflow_steps p ON p.step_uuid = e.from_step_uuid
-WHERE e.to_step_uuid = $1
+WHERE e.task_uuid = $1 AND e.to_step_uuid = $2
 `
+
+type ListStepParentsParams struct {
+	TaskUUID uuid.UUID
+	StepUUID uuid.UUID
+}
 
 type ListStepParentsRow struct {
 	StepUUID uuid.UUID
@@ -364,8 +369,8 @@ type ListStepParentsRow struct {
 	State    string
 }
 
-func (q *Queries) ListStepParents(ctx context.Context, db DBTX, stepUuid uuid.UUID) ([]ListStepParentsRow, error) {
-	rows, err := db.Query(ctx, listStepParents, stepUuid)
+func (q *Queries) ListStepParents(ctx context.Context, db DBTX, arg ListStepParentsParams) ([]ListStepParentsRow, error) {
+	rows, err := db.Query(ctx, listStepParents, arg.TaskUUID, arg.StepUUID)
 	if err != nil {
 		return nil, err
 	}
