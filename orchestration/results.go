@@ -16,47 +16,48 @@ import (
 	"github.com/taskerops/tasker/orchestration/queue"
 )
 
-// ProcessResults reads one batch from the results queue and settles it. The
-// successful results are settled first, all together in one transaction of
-// a few set-based statements (settleSuccesses; copies of a message it
-// settled, in the same batch, count as settled). Every message that path
-// did not settle (failures, malformed messages, stale attempts, steps
-// already settled or otherwise not waiting for the orchestrator, and the
-// whole batch when that transaction failed) is then processed in its own
-// transaction, up to ResultWorkers at once; the messages of one task are
-// processed in order by one goroutine, so they never wait for each other's
-// task lock. It returns how many messages it read. A malformed message is
-// archived with the reason; a message whose processing failed for another
-// reason stays hidden until its visibility timeout ends and is then tried
-// again. The error is non-nil only when reading failed or every message
-// failed (e.g. the database is gone), so that the caller backs off.
+// ProcessResults reads one batch from the results queue and settles it.
+//
+// The batch is read and its successful results settled in one transaction
+// (consumeResults): the messages are locked rather than hidden, the
+// successes are settled together by a few set-based statements
+// (settleSuccesses; copies of a message it settled, in the same batch,
+// count as settled), the settled messages are deleted and the others hidden
+// for the visibility timeout, as a read hides them, and the transaction
+// commits. A settled message is thus consumed with a single write, its
+// deletion, and in the same commit as its effect: a crash at any point
+// leaves either both or neither.
+//
+// Every message that path did not settle (failures, malformed messages,
+// stale attempts, steps already settled or otherwise not waiting for the
+// orchestrator) is then processed in its own transaction, up to
+// ResultWorkers at once; the messages of one task are processed in order by
+// one goroutine, so they never wait for each other's task lock. When the
+// consuming transaction fails, the batch is read the ordinary way and every
+// message goes through that path. It returns how many messages it read. A
+// malformed message is archived with the reason; a message whose
+// processing failed for another reason stays hidden until its visibility
+// timeout ends and is then tried again. The error is non-nil only when
+// reading failed or every message failed (e.g. the database is gone), so
+// that the caller backs off.
 func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
-	msgs, err := e.queue.Read(ctx, e.pool, dispatch.ResultsQueue, e.cfg.ResultVisibility, e.cfg.ResultBatchSize)
+	read, rest, err := e.consumeResults(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("reading results: %w", err)
-	}
-	results := decodeResults(msgs)
-	settled, err := e.settleSuccesses(ctx, results)
-	if err != nil {
-		e.log.ErrorContext(ctx, "settling a batch of results together failed; settling them one by one", "messages", len(msgs), "error", err)
-		settled = nil
+		e.log.ErrorContext(ctx, "settling a batch of results together failed; settling them one by one", "error", err)
+		msgs, err := e.queue.Read(ctx, e.pool, dispatch.ResultsQueue, e.cfg.ResultVisibility, e.cfg.ResultBatchSize)
+		if err != nil {
+			return 0, fmt.Errorf("reading results: %w", err)
+		}
+		read, rest = len(msgs), decodeResults(msgs)
 	}
 	var (
 		mu      sync.Mutex
 		lastErr error
 		failed  int
-		done    = make([]int64, 0, len(msgs))
-		rest    = make([]decodedResult, 0, len(msgs)-len(settled))
+		done    = make([]int64, 0, len(rest))
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, e.cfg.ResultWorkers)
 	)
-	for _, r := range results {
-		if settled[r.msg.ID] {
-			done = append(done, r.msg.ID)
-		} else {
-			rest = append(rest, r)
-		}
-	}
 	for _, group := range groupResultsByTask(rest) {
 		slots <- struct{}{}
 		wg.Go(func() {
@@ -78,19 +79,67 @@ func (e *Engine) ProcessResults(ctx context.Context) (int, error) {
 		})
 	}
 	wg.Wait()
-	// The processed messages go in one statement, after their transactions
-	// committed. One that survives a crash in between comes back after its
-	// visibility timeout and is settled again as a duplicate, which changes
-	// nothing.
+	// The messages processed one by one go in one statement, after their
+	// transactions committed. One that survives a crash in between comes
+	// back after its visibility timeout and is settled again as a
+	// duplicate, which changes nothing.
 	if len(done) > 0 {
 		if _, err := e.queue.Delete(ctx, e.pool, dispatch.ResultsQueue, done...); err != nil {
 			e.log.WarnContext(ctx, "deleting processed result messages failed; they will come back and be ignored", "messages", len(done), "error", err)
 		}
 	}
-	if failed > 0 && failed == len(msgs) {
-		return len(msgs), lastErr
+	if failed > 0 && failed == read {
+		return read, lastErr
 	}
-	return len(msgs), nil
+	return read, nil
+}
+
+// consumeResults reads a batch of result messages, settles its successes,
+// deletes the messages it settled and hides the others, in one
+// transaction (see ProcessResults). It returns how many messages it read
+// and the decoded messages left for the per-message path, as hidden. On
+// error nothing changed.
+func (e *Engine) consumeResults(ctx context.Context) (read int, rest []decodedResult, err error) {
+	err = dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
+		msgs, err := e.queue.ReadLocked(ctx, tx, dispatch.ResultsQueue, e.cfg.ResultBatchSize)
+		if err != nil {
+			return fmt.Errorf("reading results: %w", err)
+		}
+		read = len(msgs)
+		results := decodeResults(msgs)
+		settled, err := e.settleSuccesses(ctx, tx, results)
+		if err != nil {
+			return err
+		}
+		done := make([]int64, 0, len(settled))
+		left := make([]int64, 0, len(results)-len(settled))
+		rest = make([]decodedResult, 0, len(left))
+		for _, r := range results {
+			if settled[r.msg.ID] {
+				done = append(done, r.msg.ID)
+			} else {
+				left = append(left, r.msg.ID)
+				rest = append(rest, r)
+			}
+		}
+		if _, err := e.queue.Delete(ctx, tx, dispatch.ResultsQueue, done...); err != nil {
+			return err
+		}
+		hidden, err := e.queue.Hide(ctx, tx, dispatch.ResultsQueue, e.cfg.ResultVisibility, left...)
+		if err != nil {
+			return err
+		}
+		// The per-message path sees each message as a read would have
+		// returned it. hidden is in id order, as msgs and so rest are.
+		if len(hidden) != len(rest) {
+			return fmt.Errorf("hid %d of the %d result messages left for one-by-one settling", len(hidden), len(rest))
+		}
+		for i := range rest {
+			rest[i].msg = hidden[i]
+		}
+		return nil
+	})
+	return read, rest, err
 }
 
 // decodedResult is a result message with its decoding.

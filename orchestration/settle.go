@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/taskerops/tasker/internal/dbtx"
 	"github.com/taskerops/tasker/orchestration/dispatch"
 )
 
@@ -175,40 +174,34 @@ type taskOutcome struct {
 	ready         []settledStep
 }
 
-// settleSuccesses settles the successful results among results in one
-// transaction (see settleCompleteSQL) and returns the ids of the messages
-// it settled: those whose step it completed, and their duplicates in the
-// batch, which the per-message path would have found already settled. The
-// caller runs every other message through the per-message path and deletes
-// the settled ones. Only tasks in steps_in_process are settled here: for
-// them, settling the batch's steps one by one would leave the task
-// steps_in_process until the last one (a step waiting for the orchestrator
-// is in flight), so one evaluation at the end records the same transitions.
-// On error nothing was settled.
-func (e *Engine) settleSuccesses(ctx context.Context, results []decodedResult) (map[int64]bool, error) {
+// settleSuccesses settles the successful results among results in tx
+// (see settleCompleteSQL) and returns the ids of the messages it settled:
+// those whose step it completed, and their duplicates in the batch, which
+// the per-message path would have found already settled. The caller
+// deletes the settled messages in the same transaction and runs every
+// other message through the per-message path. Only tasks in
+// steps_in_process are settled here: for them, settling the batch's steps
+// one by one would leave the task steps_in_process until the last one (a
+// step waiting for the orchestrator is in flight), so one evaluation at
+// the end records the same transitions. On error tx must be rolled back.
+func (e *Engine) settleSuccesses(ctx context.Context, tx pgx.Tx, results []decodedResult) (map[int64]bool, error) {
 	keys, tasks := successKeys(results)
 	settled := map[int64]bool{}
 	if len(keys) == 0 {
 		return settled, nil
 	}
-	var completed []settledStep
-	err := dbtx.WithTx(ctx, e.pool, func(tx pgx.Tx) error {
-		completed = nil
-		locked, err := e.lockTasks(ctx, tx, tasks)
-		if err != nil {
-			return err
-		}
-		var ready []settledStep
-		completed, ready, err = e.completeSteps(ctx, tx, keys, locked)
-		if err != nil || len(completed) == 0 {
-			return err
-		}
-		if err := e.sendReady(ctx, tx, locked, ready); err != nil {
-			return err
-		}
-		return e.evaluateTasks(ctx, tx, locked, outcomesByTask(completed, ready))
-	})
+	locked, err := e.lockTasks(ctx, tx, tasks)
 	if err != nil {
+		return nil, err
+	}
+	completed, ready, err := e.completeSteps(ctx, tx, keys, locked)
+	if err != nil || len(completed) == 0 {
+		return settled, err
+	}
+	if err := e.sendReady(ctx, tx, locked, ready); err != nil {
+		return nil, err
+	}
+	if err := e.evaluateTasks(ctx, tx, locked, outcomesByTask(completed, ready)); err != nil {
 		return nil, err
 	}
 	done := make(map[settleKey]bool, len(completed))

@@ -409,6 +409,65 @@ func TestSettleLocksTasksInUUIDOrder(t *testing.T) {
 	require.NotContains(t, logs.String(), fastPathFailed)
 }
 
+func TestSettleConsumesItsMessagesInItsTransaction(t *testing.T) {
+	t.Parallel()
+	diamond := diamondWorkflow()
+	_, b := setup(t, diamond)
+	var logs syncBuffer
+	engine := sbEngine(t, b.pool, "orchestrator-1", 1000, &logs)
+	ctx := t.Context()
+	const tasks = 6
+	for i := range tasks {
+		createTask(t, engine, diamond, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1)))
+	}
+	// Record every write to a result message, with its transaction.
+	_, err := b.pool.Exec(ctx, `
+		CREATE TABLE tasker.test_result_writes (op text, msg_id bigint, xid text);
+		CREATE FUNCTION tasker.test_record_result_write() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		    INSERT INTO tasker.test_result_writes VALUES (TG_OP, OLD.msg_id, (txid_current() % 4294967296)::text);
+		    RETURN NULL;
+		END $$;
+		CREATE TRIGGER test_record_result_write AFTER UPDATE OR DELETE ON pgmq.q_orchestration_step_results
+		    FOR EACH ROW EXECUTE FUNCTION tasker.test_record_result_write();`)
+	require.NoError(t, err)
+	sbRunAllSteps(t, b)
+	// A malformed message goes through the per-message path.
+	malformed := frSendRaw(t, b, dispatch.ResultsQueue, `{"task_uuid": "nope"}`)
+	require.Len(t, frResultBodies(t, b), tasks+1)
+
+	read, err := engine.ProcessResults(ctx)
+	require.NoError(t, err)
+	require.Equal(t, tasks+1, read)
+	frRequireQueueEmpty(t, b, dispatch.ResultsQueue)
+
+	// Each success was deleted, and never hidden, by the transaction that
+	// completed its step; the malformed message was hidden by that same
+	// transaction, as a read hides it, then archived on its own.
+	var settleTx string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT DISTINCT xmin::text FROM tasker.step_transitions WHERE to_state = 'complete'`).Scan(&settleTx))
+	rows, err := b.pool.Query(ctx, `SELECT op, xid = $1, count(*) FROM tasker.test_result_writes GROUP BY 1, 2 ORDER BY 1, 2`, settleTx)
+	require.NoError(t, err)
+	type write struct {
+		op     string
+		settle bool
+		n      int
+	}
+	var writes []write
+	for rows.Next() {
+		var w write
+		require.NoError(t, rows.Scan(&w.op, &w.settle, &w.n))
+		writes = append(writes, w)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []write{{"DELETE", false, 1}, {"DELETE", true, tasks}, {"UPDATE", true, 1}}, writes)
+	frRequireDeadLettered(t, b, dispatch.ResultsQueue, map[int64]string{malformed: "not valid JSON of the expected shape"}, "orchestrator-1")
+	require.NotContains(t, logs.String(), fastPathFailed)
+
+	drive(t, engine, b, func() bool { return countTasks(t, b, TaskComplete) == tasks })
+	requireEachStepCompletedOnce(t, b, 4*tasks)
+}
+
 func TestSettleFallsBackWhenTheBatchTransactionFails(t *testing.T) {
 	t.Parallel()
 	def := diamondWorkflow()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/taskerops/tasker/internal/pgtest"
 	"github.com/taskerops/tasker/orchestration"
 	"github.com/taskerops/tasker/orchestration/dispatch"
+	"github.com/taskerops/tasker/orchestration/migrate"
 	"github.com/taskerops/tasker/orchestration/queue"
 	"github.com/taskerops/tasker/orchestration/template"
 )
@@ -33,18 +35,19 @@ func runTasker(ctx context.Context, t *testing.T, args ...string) (string, error
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewEmptyDatabase(t)
+	latest := latestMigration(t)
 
 	out, err := runTasker(t.Context(), t, "migrate", "--database-url", db.URL)
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 4 (4 migration(s) applied)")
+	require.Contains(t, out, fmt.Sprintf("schema at version %d (%d migration(s) applied)", latest, latest))
 
 	out, err = runTasker(t.Context(), t, "migrate", "--database-url", db.URL)
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 4 (0 migration(s) applied)")
+	require.Contains(t, out, fmt.Sprintf("schema at version %d (0 migration(s) applied)", latest))
 
 	out, err = runTasker(t.Context(), t, "migrate", "--database-url", db.URL, "--down", "--to", "0")
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 0 (4 migration(s) reverted)")
+	require.Contains(t, out, fmt.Sprintf("schema at version 0 (%d migration(s) reverted)", latest))
 
 	_, err = runTasker(t.Context(), t, "migrate", "--database-url", db.URL, "--down")
 	require.ErrorContains(t, err, "--down needs --to")
@@ -63,7 +66,15 @@ func TestDatabaseURLFromEnvironment(t *testing.T) {
 	t.Setenv("TASKER_DATABASE_URL", db.URL)
 	out, err := runTasker(t.Context(), t, "migrate")
 	require.NoError(t, err)
-	require.Contains(t, out, "schema at version 4")
+	require.Contains(t, out, fmt.Sprintf("schema at version %d", latestMigration(t)))
+}
+
+// latestMigration is the version of the last migration in the binary.
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	m, err := migrate.New()
+	require.NoError(t, err)
+	return m.Latest()
 }
 
 func TestManagerNeedsAWorkerImage(t *testing.T) {

@@ -92,8 +92,53 @@ func (c *Client) Read(ctx context.Context, db DBTX, queue string, visibility tim
 		return nil, fmt.Errorf("queue %q: read: %w", queue, err)
 	}
 	rows, err := db.Query(ctx, c.statements(queue).read, vtSeconds, int32(batch))
+	return collectMessages(rows, err, "read", queue)
+}
+
+// ReadLocked returns up to batch visible messages of queue, the same ones
+// Read would claim, in id order, but instead of hiding them it locks them
+// (FOR UPDATE, skipping messages other transactions hold) until the
+// transaction db belongs to ends, and changes nothing: their ReadCount and
+// VisibleAt are as stored. It is for a transaction that consumes what it
+// reads: it deletes the messages it used and hides (Hide) the others before
+// it commits, so a message it used is written once, by its deletion, and
+// if the transaction fails every message is left as it was. Outside a
+// transaction the locks end with the statement.
+func (c *Client) ReadLocked(ctx context.Context, db DBTX, queue string, batch int) ([]Message, error) {
+	if err := ValidateName(queue); err != nil {
+		return nil, err
+	}
+	if batch < 1 || batch > math.MaxInt32 {
+		return nil, fmt.Errorf("queue %q: read locked: batch must be between 1 and %d, got %d", queue, math.MaxInt32, batch)
+	}
+	rows, err := db.Query(ctx, c.statements(queue).readLocked, int32(batch))
+	return collectMessages(rows, err, "read locked", queue)
+}
+
+// Hide does to the messages ids of queue what Read does to the messages it
+// claims: each becomes invisible for visibility (rounded up to whole
+// seconds) and its read count goes up by one. It returns the messages it
+// found, in id order, as Read would have returned them.
+func (c *Client) Hide(ctx context.Context, db DBTX, queue string, visibility time.Duration, ids ...int64) ([]Message, error) {
+	if err := ValidateName(queue); err != nil {
+		return nil, err
+	}
+	vtSeconds, err := seconds(visibility, "visibility timeout")
 	if err != nil {
-		return nil, interpretError(err, "read", queue)
+		return nil, fmt.Errorf("queue %q: hide: %w", queue, err)
+	}
+	if len(ids) == 0 {
+		return []Message{}, nil
+	}
+	rows, err := db.Query(ctx, c.statements(queue).hide, vtSeconds, ids)
+	return collectMessages(rows, err, "hide", queue)
+}
+
+// collectMessages reads the messages a read statement returned (id, read
+// count, enqueued at, visible at, body as text) and sorts them by id.
+func collectMessages(rows pgx.Rows, err error, op, queue string) ([]Message, error) {
+	if err != nil {
+		return nil, interpretError(err, op, queue)
 	}
 	messages, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
 		var (
@@ -106,7 +151,7 @@ func (c *Client) Read(ctx context.Context, db DBTX, queue string, visibility tim
 		return m, err
 	})
 	if err != nil {
-		return nil, interpretError(err, "read", queue)
+		return nil, interpretError(err, op, queue)
 	}
 	slices.SortFunc(messages, func(a, b Message) int { return cmp.Compare(a.ID, b.ID) })
 	return messages, nil

@@ -28,7 +28,7 @@ func Table(queue string) string {
 
 // queueSQL holds one queue's statements.
 type queueSQL struct {
-	send, sendBatch, read, delete, archive string
+	send, sendBatch, read, readLocked, hide, delete, archive string
 }
 
 // statements returns the statements of queue, building them on first use.
@@ -73,6 +73,20 @@ SET vt = clock_timestamp() + make_interval(secs => $1::integer), read_ct = m.rea
 -- An array of ids, not a join with picked: a join let the planner hash it
 -- against a scan of the whole table, dead rows included.
 WHERE m.msg_id = ANY (ARRAY(SELECT picked.msg_id FROM picked))
+RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, coalesce(m.message::text, 'null')`,
+		// $1 how many. The same messages as read picks, locked and left as
+		// they are (see ReadLocked).
+		readLocked: `SELECT m.msg_id, m.read_ct, m.enqueued_at, m.vt, coalesce(m.message::text, 'null')
+FROM ` + q + ` AS m
+WHERE m.vt <= clock_timestamp()
+ORDER BY m.vt
+LIMIT $1::integer
+FOR UPDATE SKIP LOCKED`,
+		// $1 visibility seconds, $2 ids: what read does to the messages it
+		// picked.
+		hide: `UPDATE ` + q + ` AS m
+SET vt = clock_timestamp() + make_interval(secs => $1::integer), read_ct = m.read_ct + 1
+WHERE m.msg_id = ANY($2::bigint[])
 RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, coalesce(m.message::text, 'null')`,
 		// $1 ids.
 		delete: `WITH deleted AS (DELETE FROM ` + q + ` AS m WHERE m.msg_id = ANY($1::bigint[]) RETURNING 1)
