@@ -58,22 +58,28 @@ ORDER BY i.pos`
 // child (ready true), with pos the position in the input of the message
 // that settled the step, or of the child's last parent.
 //
-// The ANY conditions repeat what the joins already say, so that every plan,
-// custom or generic, made with or without statistics, reaches the rows
-// through an index rather than a scan of the whole table.
+// Every plan, custom or generic, made with or without statistics, must
+// reach the rows through an index rather than a scan of the whole table,
+// and the batch's steps one lookup each. input is materialized with a
+// condition on pos that is always true but makes the planner expect one
+// row (see claimSQL in package dispatch): completed is then a nested loop
+// over input, each step found by its primary key. (With the step uuids as
+// an ANY condition on workflow_steps instead, the planner read the steps
+// first and re-ran unnest for each of them: quadratic in the batch.) The
+// ANY conditions left repeat what the joins already say.
 //
 // $1 task uuids, $2 step uuids, $3 attempts (parallel arrays, one element
 // per distinct step and attempt, in message order), $4 actor.
-const settleCompleteSQL = `WITH input AS (
+const settleCompleteSQL = `WITH input AS MATERIALIZED (
     SELECT i.task_uuid, i.step_uuid, i.attempt, i.pos
     FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY AS i (task_uuid, step_uuid, attempt, pos)
+    WHERE i.pos BETWEEN 1 AND cardinality($2::uuid[])
 ), completed AS (
     UPDATE tasker.workflow_steps ws SET
         state = 'complete', next_retry_at = NULL, claimed_by = NULL, claim_expires_at = NULL,
         completed_at = now(), updated_at = now()
     FROM input i
-    WHERE ws.step_uuid = ANY($2::uuid[])
-      AND ws.step_uuid = i.step_uuid AND ws.task_uuid = i.task_uuid
+    WHERE ws.step_uuid = i.step_uuid AND ws.task_uuid = i.task_uuid
       AND ws.state = 'enqueued_for_orchestration'
       AND ws.attempts = i.attempt AND ws.attempts <= ws.max_attempts
     RETURNING ws.step_uuid, ws.task_uuid, ws.name, ws.attempts, i.pos
@@ -125,19 +131,22 @@ CROSS JOIN LATERAL (
 // settleTransitionTasksSQL moves several tasks between states and records
 // the transitions, as TransitionTask does for one; a task not in its from
 // state is left alone (the caller holds the locks and counts the rows).
+// input is planned as one row, as in settleCompleteSQL, so that each task
+// is one index lookup.
 // $1 task uuids, $2 from states, $3 to states, $4 whether the to state is
 // terminal, $5 reasons (parallel arrays), $6 actor.
-const settleTransitionTasksSQL = `WITH input AS (
+const settleTransitionTasksSQL = `WITH input AS MATERIALIZED (
     SELECT i.task_uuid, i.from_state, i.to_state, i.terminal, i.reason
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::text[])
-        AS i (task_uuid, from_state, to_state, terminal, reason)
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::text[]) WITH ORDINALITY
+        AS i (task_uuid, from_state, to_state, terminal, reason, n)
+    WHERE i.n BETWEEN 1 AND cardinality($1::uuid[])
 ), updated AS (
     UPDATE tasker.tasks t SET
         state = i.to_state,
         updated_at = now(),
         completed_at = CASE WHEN i.terminal THEN now() ELSE NULL END
     FROM input i
-    WHERE t.task_uuid = ANY($1::uuid[]) AND t.task_uuid = i.task_uuid AND t.state = i.from_state
+    WHERE t.task_uuid = i.task_uuid AND t.state = i.from_state
     RETURNING t.task_uuid, i.from_state, i.to_state, i.reason
 )
 INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, actor, reason)

@@ -28,7 +28,11 @@ import (
 //     ClaimAndLoadStep always did;
 //   - every ancestor walk is limited to the batch's tasks (edges by task,
 //     then steps by task and primary key): the planner cannot estimate a
-//     recursive CTE and would otherwise pick plans that read whole tables.
+//     recursive CTE and would otherwise pick plans that read whole tables;
+//   - the ancestors' results are gathered once, into one JSON object keyed
+//     by claimed step, which each claimed row looks up: a subquery per
+//     claimed row filtering all the batch's ancestors was quadratic in the
+//     batch.
 //
 // pgx prepares the statement, and PostgreSQL soon runs it with a generic
 // plan, made once per connection, often while the tables are still small.
@@ -86,14 +90,21 @@ const claimSQL = `WITH RECURSIVE wanted AS (
     UNION
     SELECT a.claimed_step, e.from_step_uuid FROM edges e
     JOIN ancestors a ON e.to_step_uuid = a.step_uuid
+), ancestor_results AS (
+    SELECT jsonb_object_agg(r.claimed_step::text, r.results) AS by_step
+    FROM (
+        SELECT a.claimed_step, jsonb_object_agg(s.name, s.results) AS results
+        FROM ancestors a
+        JOIN wanted w ON w.step_uuid = a.claimed_step
+        JOIN tasker.workflow_steps s ON s.step_uuid = a.step_uuid AND s.task_uuid = w.task_uuid
+        GROUP BY a.claimed_step
+    ) r
 )
 SELECT c.step_uuid, c.task_uuid, c.name, c.attempts, c.max_attempts, c.handler_callable, c.handler_initialization,
        c.retryable, c.backoff, c.backoff_base_ms, c.max_backoff_ms, c.jitter_percent, c.timeout_seconds,
        c.claim_expires_at::timestamptz AS claim_expires_at, c.from_state,
        t.namespace_name, t.name AS task_name, t.version, t.context, t.correlation_id, t.state AS task_state,
-       (SELECT coalesce(jsonb_object_agg(s.name, s.results), '{}'::jsonb)
-        FROM ancestors a JOIN tasker.workflow_steps s ON s.step_uuid = a.step_uuid
-        WHERE a.claimed_step = c.step_uuid AND s.task_uuid = c.task_uuid)::jsonb AS ancestor_results
+       coalesce((SELECT r.by_step FROM ancestor_results r) -> c.step_uuid::text, '{}'::jsonb) AS ancestor_results
 FROM claimed c JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 ORDER BY c.step_uuid`
 

@@ -67,9 +67,11 @@ var recordBatchStatements sync.Map
 // outcome whose claim ended, or whose step was skipped, changes nothing.
 // The statement returns the step and attempt of every outcome it stored;
 // the caller stores the others one by one (recordSQL, which waits for the
-// lock), which tells a lost claim from a locked step. input's condition on n, always true, keeps the generic
-// plan on the indexes of the tables however small they were when it was
-// made (see claimSQL).
+// lock), which tells a lost claim from a locked step. input's condition on
+// n, always true, keeps the generic plan on the indexes of the tables
+// however small they were when it was made (see claimSQL). held carries
+// the outcomes, so that updated is one loop over held with one lookup per
+// step; joining input again made the planner scan held once per step.
 //
 // $1 step_uuids, $2 attempts, $3 to_states, $4 results, $5 errors,
 // $6 reasons, $7 result messages, $8 step message ids (one element per
@@ -84,18 +86,19 @@ func recordBatchSQL(stepQueue string) string {
         WITH ORDINALITY AS i (step_uuid, attempt, to_state, results, error, reason, message, msg_id, n)
     WHERE i.n BETWEEN 1 AND cardinality($1::uuid[])
 ), held AS MATERIALIZED (
-    SELECT ws.step_uuid FROM input i JOIN tasker.workflow_steps ws ON ws.step_uuid = i.step_uuid
+    SELECT ws.step_uuid, i.attempt, i.to_state, i.results, i.error, i.reason, i.message, i.msg_id
+    FROM input i JOIN tasker.workflow_steps ws ON ws.step_uuid = i.step_uuid
     WHERE ws.state = 'in_progress' AND ws.claimed_by = $9::text AND ws.attempts = i.attempt
     ORDER BY ws.step_uuid
     FOR NO KEY UPDATE OF ws SKIP LOCKED
 ), updated AS (
     UPDATE tasker.workflow_steps ws SET
-        state = i.to_state, results = i.results, error = i.error,
+        state = h.to_state, results = h.results, error = h.error,
         claim_expires_at = NULL, updated_at = now()
-    FROM held h JOIN input i ON i.step_uuid = h.step_uuid
+    FROM held h
     WHERE ws.step_uuid = h.step_uuid AND ws.state = 'in_progress' AND ws.claimed_by = $9::text
-      AND ws.attempts = i.attempt
-    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts, i.to_state, i.reason, i.message, i.msg_id
+      AND ws.attempts = h.attempt
+    RETURNING ws.step_uuid, ws.task_uuid, ws.attempts, h.to_state, h.reason, h.message, h.msg_id
 ), recorded AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
     SELECT step_uuid, task_uuid, 'in_progress', to_state, attempts, $9::text, reason FROM updated
