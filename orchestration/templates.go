@@ -198,23 +198,28 @@ func (s *TemplateStore) List(ctx context.Context, namespace string, includeRetir
 }
 
 // Resolve finds the template a new task should use: the given version, or
-// the highest active version by semver when version is empty. Either is one
-// statement.
+// the highest active version by semver when version is empty, in one
+// statement. The row it returns has no Definition: task creation copies
+// the template's steps and edges from their own tables, and reading the
+// whole definition (and having pgx check it as JSON) for every task cost
+// more than the rest of the row.
 func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version string) (dbsqlc.TaskerTemplate, error) {
-	if version != "" {
-		row, err := s.Get(ctx, namespace, name, version)
-		if err == nil && row.Retired {
-			return row, fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrTemplateRetired)
-		}
-		return row, err
-	}
-	rows, err := s.pool.Query(ctx, activeVersionsSQL, namespace, name)
+	rows, err := s.pool.Query(ctx, resolveSQL, namespace, name, version)
 	if err != nil {
-		return dbsqlc.TaskerTemplate{}, fmt.Errorf("listing versions of %s/%s: %w", namespace, name, err)
+		return dbsqlc.TaskerTemplate{}, fmt.Errorf("resolving template %s: %w", templateKey(namespace, name, version), err)
 	}
 	versions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dbsqlc.TaskerTemplate])
 	if err != nil {
-		return dbsqlc.TaskerTemplate{}, fmt.Errorf("listing versions of %s/%s: %w", namespace, name, err)
+		return dbsqlc.TaskerTemplate{}, fmt.Errorf("resolving template %s: %w", templateKey(namespace, name, version), err)
+	}
+	if version != "" {
+		if len(versions) == 0 {
+			return dbsqlc.TaskerTemplate{}, fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrNotFound)
+		}
+		if versions[0].Retired {
+			return versions[0], fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrTemplateRetired)
+		}
+		return versions[0], nil
 	}
 	if len(versions) == 0 {
 		return dbsqlc.TaskerTemplate{}, fmt.Errorf("template %s/%s (any version): %w", namespace, name, ErrNotFound)
@@ -228,15 +233,17 @@ func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version st
 	return best, nil
 }
 
-// activeVersionsSQL reads every active version of one template, whole rows
-// in the column order of dbsqlc.TaskerTemplate. Resolve picks the highest
-// by semver in Go (SQL does not order by semver), so that resolving takes
-// one statement: a template has few versions.
-const activeVersionsSQL = `-- name: ResolveTemplate (orchestration/templates.go)
+// resolveSQL reads the template rows Resolve chooses from, in the column
+// order of dbsqlc.TaskerTemplate with definition NULL: with a version ($3),
+// that version, retired or not; without, every active version. Resolve
+// picks the highest by semver in Go (SQL does not order by semver): a
+// template has few versions.
+const resolveSQL = `-- name: ResolveTemplate (orchestration/templates.go)
 SELECT template_id, namespace_name, name, version, description, identity_strategy, input_schema,
-       definition, fingerprint, owner, retired, retired_at, created_at, updated_at
+       NULL::jsonb AS definition, fingerprint, owner, retired, retired_at, created_at, updated_at
 FROM tasker.templates
-WHERE namespace_name = $1 AND name = $2 AND NOT retired`
+WHERE namespace_name = $1::text AND name = $2::text
+  AND CASE WHEN $3::text = '' THEN NOT retired ELSE version = $3::text END`
 
 // inputSchema returns the compiled input schema of a template row, from the
 // cache when the row has not changed.
