@@ -40,8 +40,10 @@ type CreateTaskRequest struct {
 
 // CreateTask validates the request and the context, then creates the task
 // and a snapshot of its template's steps and edges, enqueues the root steps
-// and records the transitions, all in one statement (createSQLText) whose
-// transaction concurrent calls share (group commit, createBatcher). It
+// and records the transitions, all in one statement, in a transaction that
+// concurrent calls share (group commit, createBatcher): createSQLText for a
+// call on its own, createSetSQLText for the calls of a shared transaction
+// whose steps go on the same queue. It
 // returns once that transaction committed. It fails with
 // *InvalidRequestError, *InvalidContextError, *DuplicateTaskError, or an
 // error matching ErrNotFound for an unknown or retired template. When ctx

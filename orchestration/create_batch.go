@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taskerops/tasker/orchestration/dispatch"
 )
 
 // maxCreateBatch bounds how many task creations share one transaction.
@@ -29,9 +31,18 @@ type createBatcher struct {
 type createCall struct {
 	ctx  context.Context //nolint:containedctx // the caller's: a call whose caller gave up is dropped, and the flush stops when all did
 	task *newTask
+	// stepQueue is the queue of the task's steps: calls of one queue share
+	// a statement (createSetSQLText).
+	stepQueue string
 	// done receives exactly one answer; it is buffered, so a caller that
 	// gave up never blocks the flush.
 	done chan createAnswer
+}
+
+// newCreateCall returns the call that creates n for a caller whose context
+// is ctx.
+func newCreateCall(ctx context.Context, n *newTask) *createCall {
+	return &createCall{ctx: ctx, task: n, stepQueue: dispatch.StepQueue(n.tmpl.NamespaceName), done: make(chan createAnswer, 1)}
 }
 
 // createAnswer is what a flush tells a caller.
@@ -50,7 +61,7 @@ type createAnswer struct {
 // at once; the task is then still created if its statement was already
 // sent, and not otherwise.
 func (e *Engine) createBatched(ctx context.Context, n *newTask) (*Task, error) {
-	call := &createCall{ctx: ctx, task: n, done: make(chan createAnswer, 1)}
+	call := newCreateCall(ctx, n)
 	b := &e.creates
 	b.mu.Lock()
 	b.waiting = append(b.waiting, call)
@@ -105,14 +116,18 @@ func (e *Engine) flushCreates() {
 
 // createTogether writes the tasks of batch in one transaction and answers
 // every call. One call runs its statement on its own (a single statement
-// commits by itself). Several are sent in one round trip as a pgx batch,
-// which PostgreSQL runs as one implicit transaction, committed when the
-// batch ends: every statement sees the rows of the ones before it, and an
-// error in any rolls back all. The calls are sorted by identity, so that
-// two transactions waiting for each other's identities (two engines, or a
-// batch and a call on its own) always wait in the same order and cannot
-// deadlock. Duplicates, a changed template or a missing root step are
-// outcomes of one call, which write nothing and do not fail the rest.
+// commits by itself). Several are sent in one round trip as a pgx batch of
+// one createSetSQLText statement per step queue, which PostgreSQL runs as
+// one implicit transaction, committed when the batch ends: every statement
+// sees the rows of the ones before it, and an error in any rolls back all.
+// The calls are sorted by step queue, then by identity, and each statement
+// inserts its tasks in that order. Two transactions only wait for each
+// other's identities when they create tasks of the same identity, which
+// are of the same namespace (taskIdentity hashes it in) and so of the same
+// step queue: they always wait in the same order (two engines, or a batch
+// and a call on its own) and cannot deadlock. Duplicates, a changed template or a missing root
+// step are outcomes of one call, which write nothing and do not fail the
+// rest.
 func (e *Engine) createTogether(batch []*createCall) {
 	ctx, release := flushContext(batch)
 	defer release()
@@ -122,21 +137,24 @@ func (e *Engine) createTogether(batch []*createCall) {
 		return
 	}
 	slices.SortStableFunc(batch, func(a, b *createCall) int {
-		return cmp.Compare(a.task.identity.hash, b.task.identity.hash)
+		return cmp.Or(cmp.Compare(a.stepQueue, b.stepQueue), cmp.Compare(a.task.identity.hash, b.task.identity.hash))
 	})
+	groups := byStepQueue(batch)
 	statements := &pgx.Batch{}
-	for _, call := range batch {
-		sql, args := e.createArgs(call.task)
+	for _, group := range groups {
+		sql, args := e.createSetArgs(group[0].stepQueue, group)
 		statements.Queue(sql, args...)
 	}
 	results := e.pool.SendBatch(ctx, statements)
 	answers := make([]createAnswer, len(batch))
 	failed := false
-	for i := range batch {
-		answers[i].task, answers[i].err = readCreated(results.Query())
-		if answers[i].err != nil && !isCreateOutcome(answers[i].err) {
+	start := 0
+	for _, group := range groups {
+		rows, err := results.Query()
+		if err := readCreatedSet(rows, err, answers[start:start+len(group)]); err != nil {
 			failed = true
 		}
+		start += len(group)
 	}
 	// Close reads up to the end of the batch, when its transaction has
 	// committed (and is durable) or failed.
@@ -151,8 +169,24 @@ func (e *Engine) createTogether(batch []*createCall) {
 	}
 }
 
-// isCreateOutcome reports whether err is an outcome of createSQLText that
-// wrote nothing but left the transaction intact.
+// byStepQueue splits batch, sorted by step queue, into the runs of calls
+// whose steps go on the same queue, in order.
+func byStepQueue(batch []*createCall) [][]*createCall {
+	var groups [][]*createCall
+	for len(batch) > 0 {
+		n := 1
+		for n < len(batch) && batch[n].stepQueue == batch[0].stepQueue {
+			n++
+		}
+		groups = append(groups, batch[:n])
+		batch = batch[n:]
+	}
+	return groups
+}
+
+// isCreateOutcome reports whether err is an outcome of createSQLText or
+// createSetSQLText that wrote nothing for its task but left the transaction
+// intact.
 func isCreateOutcome(err error) bool {
 	return err == errDuplicateIdentity || err == errTemplateChanged || err == errNoRootStep //nolint:errorlint // readCreated returns them unwrapped
 }

@@ -240,6 +240,15 @@ func cbTransactions(t *testing.T, b *bundle, tasks []uuid.UUID) int {
 	return tplCount(t, b.pool, "SELECT count(DISTINCT xmin::text) FROM tasker.tasks WHERE task_uuid = ANY($1)", tasks)
 }
 
+// cbStatements counts the distinct statements that wrote the tasks: the
+// rows one statement writes share its transaction (xmin) and its command
+// id within the transaction (cmin), which every statement of a
+// transaction has its own of.
+func cbStatements(t *testing.T, b *bundle, tasks []uuid.UUID) int {
+	t.Helper()
+	return tplCount(t, b.pool, "SELECT count(DISTINCT (xmin::text, cmin::text)) FROM tasker.tasks WHERE task_uuid = ANY($1)", tasks)
+}
+
 // blockerWorkflow is the template of the creation that holds the flush.
 func blockerWorkflow() template.Definition {
 	return definition("blocker_workflow", "blocker", testStep{"only", nil})
@@ -315,6 +324,7 @@ func TestCreateTaskGroupCommit(t *testing.T) {
 		require.Contains(t, []uuid.UUID{byContext[linear.Name+`{"even_number": 2}`], older.UUID}, dup.ExistingTaskUUID)
 	}
 	require.Equal(t, 1, cbTransactions(t, b, created), "the waiting calls share one transaction")
+	require.Equal(t, 2, cbStatements(t, b, created), "one statement per step queue: linear's and diamond's")
 	require.Equal(t, 2, cbTransactions(t, b, append(created, first.UUID)), "the blocking creation had its own")
 	require.Equal(t, 26, tplCount(t, b.pool, "SELECT count(*) FROM tasker.tasks"), "the older, the blocking and the 24 new tasks (and no tree task)")
 	require.EqualValues(t, 12, ctQueueLength(t, b, linear), "one root message per linear task")
@@ -516,7 +526,9 @@ func TestCreateTaskManyConcurrently(t *testing.T) {
 			require.Equal(t, winners[fmt.Sprintf("%s/%d", c.def.Name, c.n)], dup.ExistingTaskUUID)
 		}
 	}
-	t.Logf("%d tasks created in %d transactions", len(created), cbTransactions(t, b, created))
+	transactions := cbTransactions(t, b, created)
+	t.Logf("%d tasks created in %d transactions", len(created), transactions)
+	require.LessOrEqual(t, cbStatements(t, b, created), len(defs)*transactions, "at most one statement per step queue in a transaction")
 	for _, def := range defs {
 		require.EqualValues(t, perTemplate, ctQueueLength(t, b, def), def.Name)
 	}
