@@ -33,10 +33,60 @@ func (e *Error) Error() string { return e.Path + ": " + e.Message }
 
 // Check returns nil when raw is valid JSON that jsonb can store, or an
 // *Error naming the JSON path ($.a.b[0]) of the first problem.
+//
+// Most documents are plainly storable: valid JSON without escapes and with
+// only short numbers. Those are recognized by one pass over the bytes
+// (plainlyStorable), without decoding; workers check every result they
+// store, and decoding each into Go values cost more than the rest of the
+// check. Anything else is decoded and searched for the problem.
 func Check(raw []byte) error {
 	if !utf8.Valid(raw) {
 		return &Error{Path: "$", Message: "not valid UTF-8"}
 	}
+	if plainlyStorable(raw) {
+		return nil
+	}
+	return checkDecoded(raw)
+}
+
+// plainlyStorable reports whether raw, valid UTF-8, is one valid JSON
+// value that needs no closer look: no backslash (so no escape, hence no NUL
+// character and no surrogate; a raw control character is not valid JSON),
+// no number with an exponent, and no run of more than maxFractionDigits
+// digits (so every number fits numeric). False means "look closer", not
+// "cannot be stored".
+func plainlyStorable(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') >= 0 || !json.Valid(raw) {
+		return false
+	}
+	inString := false
+	digits := 0
+	var prev byte
+	for _, c := range raw {
+		switch {
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+			digits = 0
+		case c >= '0' && c <= '9':
+			digits++
+			if digits > maxFractionDigits {
+				return false
+			}
+		case (c == 'e' || c == 'E') && (prev == '.' || (prev >= '0' && prev <= '9')):
+			return false // an exponent: true and false have no digit before their e
+		default:
+			digits = 0
+		}
+		prev = c
+	}
+	return true
+}
+
+// checkDecoded is Check for raw (valid UTF-8) that plainlyStorable did not
+// accept: it decodes raw and finds the first problem.
+func checkDecoded(raw []byte) error {
 	if msg := badEscape(raw); msg != "" {
 		return &Error{Path: "$", Message: msg}
 	}
