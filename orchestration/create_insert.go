@@ -196,13 +196,7 @@ WITH locked AS MATERIALIZED (
     ORDER BY s.position
     RETURNING msg_id
 )
-SELECT CASE WHEN NOT c.unchanged THEN '` + outcomeTemplateChanged + `'
-            WHEN NOT c.rooted THEN '` + outcomeNoRootStep + `'
-            WHEN t.task_uuid IS NULL THEN '` + outcomeDuplicate + `'
-            ELSE '` + outcomeCreated + `' END,
-       t.task_uuid, t.template_id, t.namespace_name, t.name, t.version, t.state, t.context, t.identity_hash,
-       t.idempotency_key, t.priority, t.correlation_id, t.initiator, t.source_system, t.reason, t.step_count,
-       t.created_at, t.updated_at, t.completed_at,
+` + createOutcomeColumns + `
        (SELECT array_agg(s.step_uuid ORDER BY s.position) FROM steps s),
        (SELECT array_agg(s.name ORDER BY s.position) FROM steps s),
        (SELECT array_agg(s.state ORDER BY s.position) FROM steps s),
@@ -211,6 +205,19 @@ SELECT CASE WHEN NOT c.unchanged THEN '` + outcomeTemplateChanged + `'
        (SELECT array_agg(s.enqueued_at ORDER BY s.position) FROM steps s),
        (SELECT count(pg_notify($16::text, $17::text)) FROM (SELECT FROM sent LIMIT 1) one)::integer
 FROM checked c LEFT JOIN task t ON true`
+
+// createOutcomeColumns starts the final SELECT of createSQLText and
+// createSetSQLText, which scanOutcome reads alike: the outcome (from c, the
+// checked input) and the task's row (t, NULL unless the task was created),
+// followed in each statement by the six step arrays and the notification
+// count.
+const createOutcomeColumns = `SELECT CASE WHEN NOT c.unchanged THEN '` + outcomeTemplateChanged + `'
+            WHEN NOT c.rooted THEN '` + outcomeNoRootStep + `'
+            WHEN t.task_uuid IS NULL THEN '` + outcomeDuplicate + `'
+            ELSE '` + outcomeCreated + `' END,
+       t.task_uuid, t.template_id, t.namespace_name, t.name, t.version, t.state, t.context, t.identity_hash,
+       t.idempotency_key, t.priority, t.correlation_id, t.initiator, t.source_system, t.reason, t.step_count,
+       t.created_at, t.updated_at, t.completed_at,`
 
 // createColumns is how many columns createSQLText and createSetSQLText
 // return.
@@ -401,13 +408,7 @@ WITH input AS MATERIALIZED (
     FROM steps s
     GROUP BY s.task_uuid
 )
-SELECT CASE WHEN NOT c.unchanged THEN '` + outcomeTemplateChanged + `'
-            WHEN NOT c.rooted THEN '` + outcomeNoRootStep + `'
-            WHEN t.task_uuid IS NULL THEN '` + outcomeDuplicate + `'
-            ELSE '` + outcomeCreated + `' END,
-       t.task_uuid, t.template_id, t.namespace_name, t.name, t.version, t.state, t.context, t.identity_hash,
-       t.idempotency_key, t.priority, t.correlation_id, t.initiator, t.source_system, t.reason, t.step_count,
-       t.created_at, t.updated_at, t.completed_at,
+` + createOutcomeColumns + `
        l.uuids, l.names, l.states, l.attempts, l.max_attempts, l.enqueued_at,
        (SELECT count(pg_notify($16::text, $17::text)) FROM (SELECT FROM sent LIMIT 1) one)::integer
 FROM checked c
