@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/taskerops/tasker/internal/pgxuuid"
 	"github.com/taskerops/tasker/orchestration"
 	"github.com/taskerops/tasker/test/e2e/harness"
 	"github.com/taskerops/tasker/worker"
@@ -88,6 +90,11 @@ func (s *system) newPool(ctx context.Context, url string, conns int, tr *tracer)
 	cfg.MaxConns = max(cfg.MaxConns, int32(conns))
 	if tr != nil {
 		cfg.ConnConfig.Tracer = tr
+	}
+	// As the tasker command's pools (cmd/tasker: newPool).
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -10,10 +10,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/taskerops/tasker/internal/pgxuuid"
 	"github.com/taskerops/tasker/internal/version"
 )
 
@@ -100,6 +102,16 @@ func newPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) 
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = max(cfg.MaxConns, int32(min(conns, math.MaxInt32)))
+	}
+	// uuid parameters and columns in pgx's binary format, not through
+	// google/uuid's database/sql methods (see internal/pgxuuid).
+	afterConnect := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		if afterConnect != nil {
+			return afterConnect(ctx, conn)
+		}
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

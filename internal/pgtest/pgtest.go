@@ -26,6 +26,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskerops/tasker/internal/pgxuuid"
 )
 
 // DatabaseURLEnv names the environment variable holding the connection URL
@@ -124,7 +126,16 @@ func (s *server) createDatabase(ctx context.Context, template string) (*Database
 		return nil, fmt.Errorf("creating database %s: %w", name, err)
 	}
 	db := &Database{Name: name, URL: databaseURL(s.adminURL, name)}
-	pool, err := pgxpool.New(ctx, db.URL)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("opening pool on %s: %w", name, err), s.dropDatabase(ctx, db))
+	}
+	// As in the tasker command, so that tests exercise pgxuuid's codec.
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening pool on %s: %w", name, err), s.dropDatabase(ctx, db))
 	}
