@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/taskerops/tasker/internal/pgxuuid"
+	"github.com/taskerops/tasker/internal/pgxcodec"
 	"github.com/taskerops/tasker/orchestration"
 	"github.com/taskerops/tasker/test/e2e/harness"
 	"github.com/taskerops/tasker/worker"
@@ -93,7 +93,7 @@ func (s *system) newPool(ctx context.Context, url string, conns int, tr *tracer)
 	}
 	// As the tasker command's pools (cmd/tasker: newPool).
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		pgxuuid.Register(conn.TypeMap())
+		pgxcodec.Register(conn.TypeMap())
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/taskerops/tasker/internal/pgxuuid"
+	"github.com/taskerops/tasker/internal/pgxcodec"
 	"github.com/taskerops/tasker/internal/version"
 )
 
@@ -104,10 +104,10 @@ func newPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) 
 		cfg.MaxConns = max(cfg.MaxConns, int32(min(conns, math.MaxInt32)))
 	}
 	// uuid parameters and columns in pgx's binary format, not through
-	// google/uuid's database/sql methods (see internal/pgxuuid).
+	// google/uuid's database/sql methods (see internal/pgxcodec).
 	afterConnect := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		pgxuuid.Register(conn.TypeMap())
+		pgxcodec.Register(conn.TypeMap())
 		if afterConnect != nil {
 			return afterConnect(ctx, conn)
 		}

@@ -27,7 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/taskerops/tasker/internal/pgxuuid"
+	"github.com/taskerops/tasker/internal/pgxcodec"
 )
 
 // DatabaseURLEnv names the environment variable holding the connection URL
@@ -130,9 +130,9 @@ func (s *server) createDatabase(ctx context.Context, template string) (*Database
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening pool on %s: %w", name, err), s.dropDatabase(ctx, db))
 	}
-	// As in the tasker command, so that tests exercise pgxuuid's codec.
+	// As in the tasker command, so that tests exercise pgxcodec's codec.
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		pgxuuid.Register(conn.TypeMap())
+		pgxcodec.Register(conn.TypeMap())
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -1,15 +1,4 @@
-// Package pgxuuid lets pgx encode and scan github.com/google/uuid values as
-// the 16 bytes of PostgreSQL's binary uuid format.
-//
-// Without it pgx knows uuid.UUID only through database/sql's interfaces: it
-// encodes each parameter by calling its driver.Valuer (a 36-character
-// string) and parsing that string back into bytes, and it scans each column
-// by formatting the bytes as a string for the sql.Scanner to parse. Arrays
-// ([]uuid.UUID parameters of batched statements) pay that for every element.
-// pgx looks for sql.Scanner before trying its TryWrapScanPlanFuncs, so only
-// the codec registered for the uuid OID can take these values over, which
-// is what Register installs on a connection's type map.
-package pgxuuid
+package pgxcodec
 
 import (
 	"fmt"
@@ -18,29 +7,34 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Register makes m encode uuid.UUID and *uuid.UUID and scan into *uuid.UUID
-// (and through pgx's wrappers into **uuid.UUID, []uuid.UUID and
-// []*uuid.UUID) directly in the binary format. It registers the uuid type
-// with Codec and the uuid[] type with an ArrayCodec over it: the uuid[] type
-// of a new Map refers to pgx's own uuid type, whose codec would still scan
-// the elements. Call it on a connection's TypeMap before using it, e.g. from
-// pgxpool.Config.AfterConnect.
-func Register(m *pgtype.Map) {
-	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: Codec{}}
+// Without UUIDCodec pgx knows uuid.UUID only through database/sql's
+// interfaces: it encodes each parameter by calling its driver.Valuer (a
+// 36-character string) and parsing that string back into bytes, and it
+// scans each column by formatting the bytes as a string for the sql.Scanner
+// to parse. Arrays ([]uuid.UUID parameters of batched statements) pay that
+// for every element. pgx looks for sql.Scanner before trying its
+// TryWrapScanPlanFuncs, so only the codec registered for the uuid OID can
+// take these values over.
+
+// registerUUID registers the uuid type with UUIDCodec and the uuid[] type
+// with an ArrayCodec over it: the uuid[] type of a new Map refers to pgx's
+// own uuid type, whose codec would still scan the elements.
+func registerUUID(m *pgtype.Map) {
+	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: UUIDCodec{}}
 	m.RegisterType(t)
 	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: &pgtype.ArrayCodec{ElementType: t}})
 }
 
-// Codec is pgtype.UUIDCodec with binary plans for uuid.UUID values and
+// UUIDCodec is pgtype.UUIDCodec with binary plans for uuid.UUID values and
 // *uuid.UUID targets. Everything else — the text format, pgtype.UUID,
 // strings — goes to the embedded codec and on through pgx as before.
-type Codec struct {
+type UUIDCodec struct {
 	pgtype.UUIDCodec
 }
 
 // PlanEncode returns a plan copying the 16 bytes of a uuid.UUID or a
 // *uuid.UUID in the binary format, or else the embedded codec's plan.
-func (c Codec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+func (c UUIDCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
 	if format == pgtype.BinaryFormatCode {
 		switch value.(type) {
 		case uuid.UUID:
@@ -54,7 +48,7 @@ func (c Codec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pg
 
 // PlanScan returns a plan copying a binary uuid into a *uuid.UUID, or else
 // the embedded codec's plan.
-func (c Codec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
+func (c UUIDCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
 	if _, ok := target.(*uuid.UUID); ok && format == pgtype.BinaryFormatCode {
 		return scanPlanUUID{}
 	}
@@ -68,7 +62,7 @@ type encodePlanUUID struct{}
 func (encodePlanUUID) Encode(value any, buf []byte) ([]byte, error) {
 	u, ok := value.(uuid.UUID)
 	if !ok {
-		return nil, fmt.Errorf("pgxuuid: cannot encode %T as uuid.UUID", value)
+		return nil, fmt.Errorf("pgxcodec: cannot encode %T as uuid.UUID", value)
 	}
 	return append(buf, u[:]...), nil
 }
@@ -82,7 +76,7 @@ type encodePlanUUIDPointer struct{}
 func (encodePlanUUIDPointer) Encode(value any, buf []byte) ([]byte, error) {
 	u, ok := value.(*uuid.UUID)
 	if !ok {
-		return nil, fmt.Errorf("pgxuuid: cannot encode %T as *uuid.UUID", value)
+		return nil, fmt.Errorf("pgxcodec: cannot encode %T as *uuid.UUID", value)
 	}
 	if u == nil {
 		return nil, nil

@@ -1,4 +1,4 @@
-package pgxuuid_test
+package pgxcodec_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskerops/tasker/internal/pgtest"
-	"github.com/taskerops/tasker/internal/pgxuuid"
+	"github.com/taskerops/tasker/internal/pgxcodec"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -30,7 +30,7 @@ var maps = []struct {
 func newMap(register bool) *pgtype.Map {
 	m := pgtype.NewMap()
 	if register {
-		pgxuuid.Register(m)
+		pgxcodec.Register(m)
 	}
 	return m
 }
@@ -43,7 +43,7 @@ func connect(t *testing.T, db *pgtest.Database, register bool) *pgx.Conn {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	if register {
-		pgxuuid.Register(conn.TypeMap())
+		pgxcodec.Register(conn.TypeMap())
 	}
 	return conn
 }
@@ -62,16 +62,16 @@ func TestRegisterPlans(t *testing.T) {
 	u := id1
 	for _, value := range []any{uuid.UUID{}, &u} {
 		assert.Equal(t, "*pgtype.encodePlanDriverValuer", fmt.Sprintf("%T", def.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, value)))
-		assert.Contains(t, fmt.Sprintf("%T", reg.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, value)), "pgxuuid.encodePlanUUID")
+		assert.Contains(t, fmt.Sprintf("%T", reg.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, value)), "pgxcodec.encodePlanUUID")
 	}
 	assert.Equal(t, "*pgtype.scanPlanCodecSQLScanner", fmt.Sprintf("%T", def.PlanScan(pgtype.UUIDOID, pgtype.BinaryFormatCode, &u)))
-	assert.Equal(t, "pgxuuid.scanPlanUUID", fmt.Sprintf("%T", reg.PlanScan(pgtype.UUIDOID, pgtype.BinaryFormatCode, &u)))
+	assert.Equal(t, "pgxcodec.scanPlanUUID", fmt.Sprintf("%T", reg.PlanScan(pgtype.UUIDOID, pgtype.BinaryFormatCode, &u)))
 
 	arrayType, ok := reg.TypeForOID(pgtype.UUIDArrayOID)
 	require.True(t, ok)
 	arrayCodec, ok := arrayType.Codec.(*pgtype.ArrayCodec)
 	require.True(t, ok, "%T", arrayType.Codec)
-	assert.IsType(t, pgxuuid.Codec{}, arrayCodec.ElementType.Codec)
+	assert.IsType(t, pgxcodec.UUIDCodec{}, arrayCodec.ElementType.Codec)
 }
 
 // TestMapEncodeScan compares the registered map with pgx's own, without a
@@ -274,7 +274,7 @@ func TestPgtestPools(t *testing.T) {
 	defer conn.Release()
 	typ, ok := conn.Conn().TypeMap().TypeForOID(pgtype.UUIDOID)
 	require.True(t, ok)
-	assert.IsType(t, pgxuuid.Codec{}, typ.Codec)
+	assert.IsType(t, pgxcodec.UUIDCodec{}, typ.Codec)
 }
 
 // BenchmarkEncodeUUIDArray encodes a 64-element []uuid.UUID parameter in
