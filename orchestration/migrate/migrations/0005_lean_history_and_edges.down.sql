@@ -1,3 +1,7 @@
+ALTER TABLE tasker.workflow_step_edges ADD CONSTRAINT workflow_step_edges_task_uuid_fkey
+    FOREIGN KEY (task_uuid) REFERENCES tasker.tasks (task_uuid) ON DELETE CASCADE;
+ALTER TABLE tasker.task_transitions ADD CONSTRAINT task_transitions_task_uuid_fkey
+    FOREIGN KEY (task_uuid) REFERENCES tasker.tasks (task_uuid) ON DELETE CASCADE;
 ALTER TABLE tasker.workflow_step_edges DROP CONSTRAINT workflow_step_edges_pkey;
 ALTER TABLE tasker.workflow_step_edges ADD PRIMARY KEY (from_step_uuid, to_step_uuid);
 CREATE INDEX workflow_step_edges_to_idx ON tasker.workflow_step_edges (to_step_uuid);
