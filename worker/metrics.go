@@ -56,6 +56,16 @@ func (m *Metrics) started(namespace, handler string, dispatchLatency time.Durati
 	m.inFlight.Inc()
 }
 
+// handedBack counts a step that stopped running without an outcome (the
+// worker handed it back to its queue at shutdown): it is no longer in
+// flight, and it did not finish.
+func (m *Metrics) handedBack() {
+	if m == nil {
+		return
+	}
+	m.inFlight.Dec()
+}
+
 func (m *Metrics) finished(namespace, handler string, outcome dispatch.Outcome, took time.Duration) {
 	if m == nil {
 		return

@@ -25,6 +25,7 @@ func (p *Processor) runStep(namespace string, msg queue.Message, claim *dispatch
 	start := time.Now()
 	outcome, handedBack := p.execute(claim, step, log)
 	if handedBack {
+		p.cfg.Metrics.handedBack()
 		p.release(claim, log)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskerops/tasker/internal/pgtest"
@@ -337,10 +338,13 @@ func TestWorkerShutdownFinishesOrHandsBackSteps(t *testing.T) {
 			<-ctx.Done()
 			return StepResult{}, ctx.Err()
 		}))
-		stop := f.startWorker(t, registry, Config{Namespaces: []string{"w_drain_back"}, ShutdownGrace: 100 * time.Millisecond})
+		metrics := prometheus.NewRegistry()
+		stop := f.startWorker(t, registry, Config{Namespaces: []string{"w_drain_back"}, ShutdownGrace: 100 * time.Millisecond, Metrics: metrics})
 		taskUUID := f.create(t, def)
 		<-started
+		require.InDelta(t, 1, gaugeValue(t, metrics, "tasker_steps_in_flight"), 0)
 		stop()
+		require.InDelta(t, 0, gaugeValue(t, metrics, "tasker_steps_in_flight"), 0, "a step handed back is no longer in flight")
 		task, err := f.engine.GetTask(t.Context(), taskUUID)
 		require.NoError(t, err)
 		first := task.Step("first")
@@ -381,4 +385,19 @@ func TestWorkerExtendsTheLeaseOfLongSteps(t *testing.T) {
 	require.Eventually(t, func() bool { return leaseOf().After(first) }, 5*time.Second, 50*time.Millisecond, "the lease is extended while the handler runs")
 	close(release)
 	f.waitForState(t, taskUUID, orchestration.TaskComplete)
+}
+
+// gaugeValue reads the gauge called name from reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, family := range families {
+		if family.GetName() == name {
+			require.Len(t, family.GetMetric(), 1)
+			return family.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
