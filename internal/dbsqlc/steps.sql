@@ -139,10 +139,6 @@ SELECT DISTINCT task_uuid FROM tasker.workflow_steps
 WHERE state = 'waiting_for_retry' AND next_retry_at <= now()
 LIMIT @max_tasks;
 
--- name: NextRetryAt :one
--- When the earliest waiting retry is due (NULL when none waits).
-SELECT min(next_retry_at)::timestamptz FROM tasker.workflow_steps WHERE state = 'waiting_for_retry';
-
 -- name: ListExpiredClaims :many
 -- Steps whose worker's lease ran out more than the grace period ago: the
 -- worker died, and its message was not picked up again.

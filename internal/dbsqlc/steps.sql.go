@@ -8,7 +8,6 @@ package dbsqlc
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -472,18 +471,6 @@ func (q *Queries) ListTaskSteps(ctx context.Context, db DBTX, taskUuid uuid.UUID
 		return nil, err
 	}
 	return items, nil
-}
-
-const nextRetryAt = `-- name: NextRetryAt :one
-SELECT min(next_retry_at)::timestamptz FROM tasker.workflow_steps WHERE state = 'waiting_for_retry'
-`
-
-// When the earliest waiting retry is due (NULL when none waits).
-func (q *Queries) NextRetryAt(ctx context.Context, db DBTX) (time.Time, error) {
-	row := db.QueryRow(ctx, nextRetryAt)
-	var column_1 time.Time
-	err := row.Scan(&column_1)
-	return column_1, err
 }
 
 const releaseChildren = `-- name: ReleaseChildren :one
