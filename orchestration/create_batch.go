@@ -125,9 +125,9 @@ func (e *Engine) flushCreates() {
 // other's identities when they create tasks of the same identity, which
 // are of the same namespace (taskIdentity hashes it in) and so of the same
 // step queue: they always wait in the same order (two engines, or a batch
-// and a call on its own) and cannot deadlock. Duplicates, a changed template or a missing root
-// step are outcomes of one call, which write nothing and do not fail the
-// rest.
+// and a call on its own) and cannot deadlock. Duplicates, a changed
+// template or a missing root step are outcomes of one call, which write
+// nothing and do not fail the rest.
 func (e *Engine) createTogether(batch []*createCall) {
 	ctx, release := flushContext(batch)
 	defer release()
