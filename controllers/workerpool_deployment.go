@@ -96,12 +96,10 @@ func (r *workerPoolReconciler) readDeployment(ctx context.Context, s *poolState)
 // Deployment. A Deployment the API server rejects is a blocker carrying the
 // server's message.
 func (r *workerPoolReconciler) applyDeployment(ctx context.Context, s *poolState) error {
-	// Checked on every apply, not only when the cache shows no Deployment:
-	// after a plain (background) delete the cache can still show both the
-	// pool and its Deployment when the garbage collector has already
-	// deleted the Deployment, and an apply creates what is missing.
-	if deleting, err := r.poolBeingDeleted(ctx, s.pool); err != nil || deleting {
-		return err
+	if s.deployment == nil {
+		if deleting, err := r.poolBeingDeleted(ctx, s.pool); err != nil || deleting {
+			return err
+		}
 	}
 	var from int32
 	if s.deployment != nil && s.deployment.Spec.Replicas != nil {
@@ -132,8 +130,8 @@ func (r *workerPoolReconciler) applyDeployment(ctx context.Context, s *poolState
 }
 
 // poolBeingDeleted reads the pool from the API server, not the cache: the
-// cache may not show yet that a pool is being deleted, and applying its
-// Deployment then would create it again behind the garbage collector.
+// cache may not show yet that a pool is being deleted, and creating its
+// Deployment again then would race the garbage collector.
 func (r *workerPoolReconciler) poolBeingDeleted(ctx context.Context, pool *workflowsv1alpha1.WorkerPool) (bool, error) {
 	current := &workflowsv1alpha1.WorkerPool{}
 	err := r.reader.Get(ctx, client.ObjectKeyFromObject(pool), current)
