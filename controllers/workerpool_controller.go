@@ -12,9 +12,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -58,6 +58,9 @@ func (o WorkerPoolOptions) validate() error {
 }
 
 const (
+	// poolFinalizer keeps a deleted WorkerPool until the controller has
+	// seen the deletion (see Reconcile).
+	poolFinalizer = "workflows.tasker.dev/stop-applying"
 	// poolControllerName names the controller in logs and metrics.
 	poolControllerName = "workerpool"
 	// poolEventReporter is the reporting controller of the pools' Events.
@@ -112,14 +115,15 @@ func poolOfDeployment(_ context.Context, obj client.Object) []reconcile.Request 
 	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
 }
 
-// Permissions: pools are read, never written (no finalizer: the Deployment
-// goes with its owner reference); workerpools/finalizers is needed to set
-// blockOwnerDeletion on that reference (OwnerReferencesPermissionEnforcement).
+// Permissions: pools are patched only to add and remove poolFinalizer (the
+// Deployment goes with its owner reference); workerpools/finalizers is
+// needed to set blockOwnerDeletion on that reference
+// (OwnerReferencesPermissionEnforcement).
 // Deployments are server-side applied (patch, and create on first apply) and
 // never deleted by the controller. Secrets are only read; Events use the
 // events.k8s.io API.
 //
-// +kubebuilder:rbac:groups=workflows.tasker.dev,resources=workerpools,verbs=get;list;watch
+// +kubebuilder:rbac:groups=workflows.tasker.dev,resources=workerpools,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=workflows.tasker.dev,resources=workerpools/status,verbs=patch
 // +kubebuilder:rbac:groups=workflows.tasker.dev,resources=workerpools/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
@@ -136,7 +140,10 @@ func (r *workerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !pool.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the garbage collector removes the Deployment
+		return ctrl.Result{}, r.releasePool(ctx, pool)
+	}
+	if err := r.holdPool(ctx, pool); err != nil {
+		return ctrl.Result{}, err
 	}
 	s := &poolState{pool: pool, now: time.Now()}
 	if err := r.runSteps(ctx, s); err != nil {
@@ -193,12 +200,13 @@ func (r *workerPoolReconciler) runSteps(ctx context.Context, s *poolState) error
 //     Secrets would hold every Secret of the cluster in the operator's
 //     memory; the one Secret a reconcile needs is read directly.
 
-// poolSpecChanged passes pool creations, deletions and spec changes
-// (generation bumps, including `kubectl scale` through the scale
-// subresource), and drops the status writes of this controller, which would
-// otherwise wake it again after every reconcile. Polling (RequeueAfter)
-// covers the work that changes outside Kubernetes.
-var poolSpecChanged = predicate.GenerationChangedPredicate{}
+// poolSpecChanged passes pool creations, deletions, the start of a
+// deletion and spec changes (generation bumps, including `kubectl scale`
+// through the scale subresource), and drops the controller's own status
+// and finalizer writes, which would otherwise wake it again after every
+// reconcile. Polling (RequeueAfter) covers the work that changes outside
+// Kubernetes.
+var poolSpecChanged = specOrDeletionChanged
 
 // poolDatabaseRefIndex is the field index of WorkerPools by the name of the
 // Secret that spec.database.secretRef names.
@@ -237,4 +245,43 @@ func (r *workerPoolReconciler) poolsForSecret(ctx context.Context, secret client
 		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pools.Items[i])})
 	}
 	return requests
+}
+
+// The finalizer closes a race with the garbage collector. A plain
+// (background) delete removes a pool at once, and the garbage collector
+// then deletes its Deployment; a reconcile that had read the Deployment
+// before that and applied it after would create it again (an apply creates
+// what is missing), to be collected again later. With the finalizer, the
+// pool stays, marked for deletion, until a reconcile sees the mark; the
+// reconciles of one pool never overlap, so every apply happens while the
+// pool and its Deployment still exist, and the reconcile that releases the
+// pool applies nothing.
+
+// holdPool adds poolFinalizer to a live pool that lacks it.
+func (r *workerPoolReconciler) holdPool(ctx context.Context, pool *workflowsv1alpha1.WorkerPool) error {
+	if controllerutil.ContainsFinalizer(pool, poolFinalizer) {
+		return nil
+	}
+	before := pool.DeepCopy()
+	controllerutil.AddFinalizer(pool, poolFinalizer)
+	if err := r.client.Patch(ctx, pool, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("adding finalizer to WorkerPool %s/%s: %w", pool.Namespace, pool.Name, err)
+	}
+	return nil
+}
+
+// releasePool removes poolFinalizer from a pool marked for deletion, and
+// does nothing else: the garbage collector deletes the Deployment once the
+// pool is gone.
+func (r *workerPoolReconciler) releasePool(ctx context.Context, pool *workflowsv1alpha1.WorkerPool) error {
+	if !controllerutil.ContainsFinalizer(pool, poolFinalizer) {
+		return nil
+	}
+	before := pool.DeepCopy()
+	controllerutil.RemoveFinalizer(pool, poolFinalizer)
+	err := r.client.Patch(ctx, pool, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("removing finalizer from WorkerPool %s/%s: %w", pool.Namespace, pool.Name, err))
+	}
+	return nil
 }

@@ -180,6 +180,8 @@ var _ = Describe("WorkerPool controller", func() {
 		pool := newTestPool(key.Namespace, newPoolWorkflowNamespace("gc_background"))
 		createTestPool(pool)
 		Eventually(getDeployment(key)).Should(HaveField("OwnerReferences", HaveLen(1)))
+		Eventually(getPool(key)).Should(HaveField("Finalizers", ConsistOf(poolFinalizer)),
+			"the finalizer keeps a deleted pool until the controller has stopped applying its Deployment")
 
 		Expect(k8sClient.Delete(ctx, pool)).To(Succeed())
 		Eventually(func() error {
