@@ -113,7 +113,7 @@ func (e *Engine) consumeResults(ctx context.Context) (read int, rest []decodedRe
 		}
 		done := make([]int64, 0, len(settled))
 		left := make([]int64, 0, len(results)-len(settled))
-		rest = make([]decodedResult, 0, len(left))
+		rest = make([]decodedResult, 0, cap(left))
 		for _, r := range results {
 			if settled[r.msg.ID] {
 				done = append(done, r.msg.ID)
