@@ -109,10 +109,7 @@ func TestSettleDiamondJoinInOneBatch(t *testing.T) {
 	engine := sbEngine(t, b.pool, "orchestrator-1", 1000, &logs)
 	ctx := t.Context()
 	const tasks = 20
-	ids := make([]uuid.UUID, tasks)
-	for i := range ids {
-		ids[i] = createTask(t, engine, def, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1))).UUID
-	}
+	ids := sbCreateTasks(t, engine, def, tasks)
 	sbRunAllSteps(t, b)
 	_, err := engine.ProcessResults(ctx)
 	require.NoError(t, err)
@@ -417,9 +414,7 @@ func TestSettleConsumesItsMessagesInItsTransaction(t *testing.T) {
 	engine := sbEngine(t, b.pool, "orchestrator-1", 1000, &logs)
 	ctx := t.Context()
 	const tasks = 6
-	for i := range tasks {
-		createTask(t, engine, diamond, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1)))
-	}
+	sbCreateTasks(t, engine, diamond, tasks)
 	// Record every write to a result message, with its transaction.
 	_, err := b.pool.Exec(ctx, `
 		CREATE TABLE tasker.test_result_writes (op text, msg_id bigint, xid text);
@@ -476,9 +471,7 @@ func TestSettleFallsBackWhenTheBatchTransactionFails(t *testing.T) {
 	engine := sbEngine(t, b.pool, "orchestrator-1", 1000, &logs)
 	ctx := t.Context()
 	const tasks = 10
-	for i := range tasks {
-		createTask(t, engine, def, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1)))
-	}
+	sbCreateTasks(t, engine, def, tasks)
 	// Make the batch statement fail, and only it: the per-message path's
 	// statements go through.
 	_, err := b.pool.Exec(ctx, `
@@ -524,6 +517,17 @@ func sbEngine(t *testing.T, pool *pgxpool.Pool, id string, batch int, logs *sync
 		ProcessID: id, ResultBatchSize: batch, PollInterval: 20 * time.Millisecond, SweepInterval: 20 * time.Millisecond,
 		Rand: func() float64 { return 0.5 }, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
+}
+
+// sbCreateTasks creates n tasks of def with the contexts {"even_number":
+// 2}, 4, ... and returns their uuids in that order.
+func sbCreateTasks(t *testing.T, engine *Engine, def template.Definition, n int) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = createTask(t, engine, def, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1))).UUID
+	}
+	return ids
 }
 
 // sbRunAllSteps runs every step message waiting on the worker's queues,
