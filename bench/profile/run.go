@@ -71,6 +71,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return err
 	}
 	printReport(p.out, res)
+	printWALKinds(ctx, p.out, p.db, p.cluster, res.start.walLSN, res.end.walLSN, float64(res.m.steps))
 	if p.cfg.explain {
 		return p.explain(ctx)
 	}

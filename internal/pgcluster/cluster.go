@@ -176,6 +176,13 @@ func (c *Cluster) Port() int { return c.port }
 // Dir returns the cluster directory (data, socket, log); Stop removes it.
 func (c *Cluster) Dir() string { return c.dir }
 
+// DataDir returns the server's data directory, inside Dir.
+func (c *Cluster) DataDir() string { return filepath.Join(c.dir, dataDirName) }
+
+// BinDir returns the directory of the PostgreSQL binaries the server runs
+// from (Config.BinDir, or the one FindBinDir found).
+func (c *Cluster) BinDir() string { return c.cfg.BinDir }
+
 // Version returns the server's version, e.g. "15.14 (Debian 15.14-0+deb12u1)".
 func (c *Cluster) Version() string { return c.settings["server_version"] }
 
