@@ -53,6 +53,9 @@ type config struct {
 	orchestrators int
 	// concurrency is each worker's --concurrency.
 	concurrency int
+	// repeat is how many times the throughput rounds and the River
+	// baseline run, one repetition after the other.
+	repeat int
 	// river runs the River baseline with riverJobs jobs and riverMaxWorkers
 	// workers.
 	river                      bool
@@ -65,7 +68,7 @@ type config struct {
 
 // quickScale is what -quick sets, for the flags not given explicitly.
 var quickScale = map[string]string{
-	"linear": "20", "mixed": "20", "warmup": "3", "diamond": "200", "river-jobs": "5000",
+	"linear": "20", "mixed": "20", "warmup": "3", "diamond": "200", "river-jobs": "5000", "repeat": "1",
 }
 
 func main() {
@@ -95,7 +98,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.submitters, "submitters", 16, "goroutines submitting the diamond tasks")
 	workers := fs.String("workers", "1,2,4", "worker processes of each throughput round, comma-separated")
 	fs.IntVar(&cfg.orchestrators, "orchestrators", 1, "orchestrator processes")
-	fs.IntVar(&cfg.concurrency, "concurrency", 64, "each worker's --concurrency (claims and outcomes are batched up to the steps in flight, so short steps want more than the default 16)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 256, "each worker's --concurrency (claims and outcomes are batched up to the steps in flight, so no-op steps want far more than the default 16)")
+	fs.IntVar(&cfg.repeat, "repeat", 3, "repetitions of the throughput rounds and the River baseline, each repetition's rounds and River's run back to back; the figures are medians")
 	fs.BoolVar(&cfg.river, "river", true, "run the River baseline")
 	fs.IntVar(&cfg.riverJobs, "river-jobs", 50_000, "no-op jobs River burns down")
 	fs.IntVar(&cfg.riverMaxWorkers, "river-max-workers", 2_000, "River's MaxWorkers (its own benchmark's setting)")
@@ -120,8 +124,8 @@ func parseFlags(args []string) (config, error) {
 	if cfg.workers, err = parseCounts(*workers); err != nil {
 		return config{}, fmt.Errorf("-workers: %w", err)
 	}
-	if cfg.linear < 1 || cfg.mixed < 1 || cfg.diamond < 1 || cfg.submitters < 1 || cfg.orchestrators < 1 || cfg.riverJobs < 1 {
-		return config{}, errors.New("-linear, -mixed, -diamond, -submitters, -orchestrators and -river-jobs must be positive")
+	if cfg.linear < 1 || cfg.mixed < 1 || cfg.diamond < 1 || cfg.submitters < 1 || cfg.orchestrators < 1 || cfg.riverJobs < 1 || cfg.repeat < 1 {
+		return config{}, errors.New("-linear, -mixed, -diamond, -submitters, -orchestrators, -river-jobs and -repeat must be positive")
 	}
 	return cfg, nil
 }
@@ -129,7 +133,7 @@ func parseFlags(args []string) (config, error) {
 // quickSummary describes -quick for its help text.
 func quickSummary() string {
 	parts := make([]string, 0, len(quickScale))
-	for _, name := range []string{"linear", "mixed", "warmup", "diamond", "river-jobs"} {
+	for _, name := range []string{"linear", "mixed", "warmup", "diamond", "river-jobs", "repeat"} {
 		parts = append(parts, "-"+name+" "+quickScale[name])
 	}
 	return strings.Join(parts, " ")

@@ -33,8 +33,13 @@ func method(res *results) []string {
 			"a count of complete tasks every 100 ms only tells when to stop", c.Diamond, c.Submitters),
 		"resources: VmHWM (peak resident set) from /proc/PID/status and utime+stime from /proc/PID/stat (CLK_TCK) of each "+
 			"process, read just before it is stopped",
+		fmt.Sprintf("repetitions: the throughput rounds and River's run are repeated %d time(s), each repetition's back to back; "+
+			"a throughput or River figure is the median of its repetitions, and the ratio is the median of each repetition's "+
+			"best steps/s ÷ its own River jobs/s, so that the machine's load, which drifts from minute to minute, "+
+			"weighs on both sides of each ratio alike", c.Repeat),
 	)
-	if r := res.River; r != nil {
+	if len(res.River) > 0 {
+		r := res.River[0]
 		lines = append(lines, fmt.Sprintf("River %s: %d no-op jobs inserted beforehand (InsertManyFast, not timed), then "+
 			"jobs / time from Client.Start to the last job's completion event, as River's own `river bench` measures; "+
 			"MaxWorkers %d, FetchCooldown %.0f ms, FetchPollInterval %.0f ms, pool of %d connections (River's benchmark settings)",

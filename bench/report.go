@@ -51,21 +51,40 @@ func evaluate(res *results) []figure {
 		info("mixed-DAG task end to end, p99", l.Mixed.EndToEnd.P99Ms, "ms"),
 	}
 	figs = append(figs, dispatchFigures(l.Dispatch)...)
-	var best *roundResult
-	for _, r := range res.Throughput {
-		figs = append(figs,
-			atLeast(fmt.Sprintf("diamond throughput, %d worker(s)", r.Workers), r.StepsPerSecond, targetStepsPerSecond, "steps/s"),
-			info(fmt.Sprintf("diamond throughput, %d worker(s)", r.Workers), r.TasksPerSecond, "tasks/s"))
-		if best == nil || r.StepsPerSecond > best.StepsPerSecond {
-			best = r
+	reps := repetitions(res)
+	of := ""
+	if len(reps) > 1 {
+		of = fmt.Sprintf(", median of %d", len(reps))
+	}
+	for _, workers := range res.Config.Workers {
+		var steps, tasks []float64
+		for _, rep := range reps {
+			if r := rep.rounds[workers]; r != nil {
+				steps, tasks = append(steps, r.StepsPerSecond), append(tasks, r.TasksPerSecond)
+			}
+		}
+		if len(steps) > 0 {
+			figs = append(figs,
+				atLeast(fmt.Sprintf("diamond throughput, %d worker(s)%s", workers, of), median(steps), targetStepsPerSecond, "steps/s"),
+				info(fmt.Sprintf("diamond throughput, %d worker(s)%s", workers, of), median(tasks), "tasks/s"))
 		}
 	}
-	if res.River != nil {
-		figs = append(figs, info(fmt.Sprintf("River no-op jobs (%d, MaxWorkers %d)", res.River.Jobs, res.River.MaxWorkers), res.River.JobsPerSecond, "jobs/s"))
-		if best != nil {
-			figs = append(figs, atLeast(fmt.Sprintf("best steps/s (%d worker(s)) ÷ River jobs/s", best.Workers),
-				100*best.StepsPerSecond/res.River.JobsPerSecond, targetRiverPercent, "%"))
+	var river, ratios []float64
+	for _, rep := range reps {
+		if rep.river == nil {
+			continue
 		}
+		river = append(river, rep.river.JobsPerSecond)
+		if rep.best != nil {
+			ratios = append(ratios, 100*rep.best.StepsPerSecond/rep.river.JobsPerSecond)
+		}
+	}
+	if len(river) > 0 {
+		r := res.River[0]
+		figs = append(figs, info(fmt.Sprintf("River no-op jobs (%d, MaxWorkers %d)%s", r.Jobs, r.MaxWorkers, of), median(river), "jobs/s"))
+	}
+	if len(ratios) > 0 {
+		figs = append(figs, atLeast("best steps/s ÷ River jobs/s, each repetition's"+of, median(ratios), targetRiverPercent, "%"))
 	}
 	if peak, ok := peakRSS(res, "worker"); ok {
 		figs = append(figs, atMost("worker peak RSS under the throughput load", peak, targetWorkerPeakRSSMi, "MiB"))
@@ -74,6 +93,56 @@ func evaluate(res *results) []figure {
 		figs = append(figs, info("orchestrator peak RSS under the throughput load", peak, "MiB"))
 	}
 	return figs
+}
+
+// repetition is one repetition's throughput rounds, by worker count, its
+// best round and its River run.
+type repetition struct {
+	n      int
+	rounds map[int]*roundResult
+	best   *roundResult
+	river  *riverResult
+}
+
+// repetitions groups the rounds and River runs by repetition, in order.
+func repetitions(res *results) []repetition {
+	byN := map[int]*repetition{}
+	var reps []*repetition
+	get := func(n int) *repetition {
+		if byN[n] == nil {
+			byN[n] = &repetition{n: n, rounds: map[int]*roundResult{}}
+			reps = append(reps, byN[n])
+		}
+		return byN[n]
+	}
+	for _, r := range res.Throughput {
+		rep := get(r.Repetition)
+		rep.rounds[r.Workers] = r
+		if rep.best == nil || r.StepsPerSecond > rep.best.StepsPerSecond {
+			rep.best = r
+		}
+	}
+	for _, r := range res.River {
+		get(r.Repetition).river = r
+	}
+	slices.SortFunc(reps, func(a, b *repetition) int { return a.n - b.n })
+	out := make([]repetition, len(reps))
+	for i, r := range reps {
+		out[i] = *r
+	}
+	return out
+}
+
+// median returns the median of values (the mean of the middle two for an
+// even count); values must not be empty.
+func median(values []float64) float64 {
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	mid := len(sorted) / 2
+	if len(sorted)%2 == 0 {
+		return (sorted[mid-1] + sorted[mid]) / 2
+	}
+	return sorted[mid]
 }
 
 // dispatchFigures are the dispatch figures: the estimate of the whole
@@ -168,11 +237,45 @@ func printReport(w io.Writer, res *results) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
+	printRepetitions(w, res)
 	printUsage(w, res)
 	fmt.Fprintln(w, "\nhow the figures are measured:")
 	for _, m := range res.Method {
 		fmt.Fprintln(w, "  - "+m)
 	}
+}
+
+// printRepetitions prints each repetition's throughput rounds, River run
+// and ratio, from which the figures above take their medians.
+func printRepetitions(w io.Writer, res *results) {
+	reps := repetitions(res)
+	if len(reps) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "REPETITION\t")
+	for _, workers := range res.Config.Workers {
+		fmt.Fprintf(tw, "%d WORKER(S)\t", workers)
+	}
+	fmt.Fprintln(tw, "RIVER\tBEST ÷ RIVER\t")
+	for _, rep := range reps {
+		fmt.Fprintf(tw, "%d\t", rep.n)
+		for _, workers := range res.Config.Workers {
+			if r := rep.rounds[workers]; r != nil {
+				fmt.Fprint(tw, format(r.StepsPerSecond, "steps/s"))
+			}
+			fmt.Fprint(tw, "\t")
+		}
+		if rep.river != nil {
+			fmt.Fprint(tw, format(rep.river.JobsPerSecond, "jobs/s"))
+			if rep.best != nil {
+				fmt.Fprint(tw, "\t"+format(100*rep.best.StepsPerSecond/rep.river.JobsPerSecond, "%"))
+			}
+		}
+		fmt.Fprintln(tw, "\t")
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
 }
 
 // printUsage prints each phase's processes with their peak RSS and CPU
@@ -193,11 +296,12 @@ func printUsage(w io.Writer, res *results) {
 		row("latency", res.Latency.Phase, res.Latency.Processes)
 	}
 	for _, r := range res.Throughput {
-		row(fmt.Sprintf("throughput %dw", r.Workers), r.Phase, r.Processes)
+		row(fmt.Sprintf("throughput %dw #%d", r.Workers, r.Repetition), r.Phase, r.Processes)
 	}
-	if r := res.River; r != nil {
-		fmt.Fprintf(tw, "river\triver-bench\t%s\t%s\t\t\t\n", format(r.PeakRSSMiB, "MiB"), format(r.CPUSeconds, "s"))
-		fmt.Fprintf(tw, "river\tpostgres (all)\t\t%s\t%s\t%s\t\n", format(r.Phase.PostgresCPUSeconds, "s"), format(r.Phase.Seconds, "s"), r.Phase.LoadAverageEnd)
+	for _, r := range res.River {
+		phase := fmt.Sprintf("river #%d", r.Repetition)
+		fmt.Fprintf(tw, "%s\triver-bench\t%s\t%s\t\t\t\n", phase, format(r.PeakRSSMiB, "MiB"), format(r.CPUSeconds, "s"))
+		fmt.Fprintf(tw, "%s\tpostgres (all)\t\t%s\t%s\t%s\t\n", phase, format(r.Phase.PostgresCPUSeconds, "s"), format(r.Phase.Seconds, "s"), r.Phase.LoadAverageEnd)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "(processes' peak RSS is VmHWM and CPU utime+stime over their whole life, start-up and warm-up included, read just before SIGTERM; "+

@@ -23,7 +23,7 @@ type results struct {
 	Method     []string        `json:"method"`
 	Latency    *latencyResult  `json:"latency"`
 	Throughput []*roundResult  `json:"throughput"`
-	River      *riverResult    `json:"river,omitempty"`
+	River      []*riverResult  `json:"river,omitempty"`
 }
 
 // configRecord is the run's configuration as the JSON file records it.
@@ -37,6 +37,7 @@ type configRecord struct {
 	Workers         []int   `json:"workers"`
 	Orchestrators   int     `json:"orchestrators"`
 	Concurrency     int     `json:"worker_concurrency"`
+	Repeat          int     `json:"repetitions"`
 	RiverJobs       int     `json:"river_jobs"`
 	RiverMaxWorkers int     `json:"river_max_workers"`
 }
@@ -46,7 +47,7 @@ func (c config) record() configRecord {
 	return configRecord{
 		Linear: c.linear, Mixed: c.mixed, Warmup: c.warmup, PollMs: ms(c.poll),
 		Diamond: c.diamond, Submitters: c.submitters, Workers: c.workers,
-		Orchestrators: c.orchestrators, Concurrency: c.concurrency,
+		Orchestrators: c.orchestrators, Concurrency: c.concurrency, Repeat: c.repeat,
 		RiverJobs: c.riverJobs, RiverMaxWorkers: c.riverMaxWorkers,
 	}
 }
@@ -155,6 +156,8 @@ type workerMetric struct {
 
 // roundResult is one throughput round's outcome.
 type roundResult struct {
+	// Repetition counts from 1.
+	Repetition    int `json:"repetition"`
 	Workers       int `json:"workers"`
 	Orchestrators int `json:"orchestrators"`
 	Concurrency   int `json:"worker_concurrency"`

@@ -42,8 +42,8 @@ func buildRiver(ctx context.Context, dir string) (string, error) {
 
 // riverPhase runs the River baseline on a fresh database of the cluster:
 // River migrates it, inserts the no-op jobs and times their burn-down.
-func (b *bench) riverPhase(ctx context.Context) (_ *riverResult, err error) {
-	fmt.Fprintf(b.out, "\nriver: %d pre-inserted no-op jobs, MaxWorkers %d\n", b.cfg.riverJobs, b.cfg.riverMaxWorkers)
+func (b *bench) riverPhase(ctx context.Context, rep int) (_ *riverResult, err error) {
+	fmt.Fprintf(b.out, "\nriver (repetition %d of %d): %d pre-inserted no-op jobs, MaxWorkers %d\n", rep, b.cfg.repeat, b.cfg.riverJobs, b.cfg.riverMaxWorkers)
 	if _, err := b.admin.Exec(ctx, "CREATE DATABASE "+riverDatabase); err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (b *bench) riverPhase(ctx context.Context) (_ *riverResult, err error) {
 		_, dropErr := b.admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE "+riverDatabase+" WITH (FORCE)")
 		err = errors.Join(err, dropErr)
 	}()
-	logPath := filepath.Join(b.dir, "river-bench.log")
+	logPath := filepath.Join(b.dir, fmt.Sprintf("river-bench-%d.log", rep))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (b *bench) riverPhase(ctx context.Context) (_ *riverResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &riverResult{Phase: begun.until(end)}
+	res := &riverResult{Repetition: rep, Phase: begun.until(end)}
 	if err := json.Unmarshal(stdout.Bytes(), &res.riverOutput); err != nil {
 		return nil, fmt.Errorf("reading the River baseline's output %q: %w", stdout.String(), err)
 	}
@@ -104,6 +104,8 @@ type riverOutput struct {
 type riverResult struct {
 	riverOutput
 
+	// Repetition counts from 1.
+	Repetition int        `json:"repetition"`
 	PeakRSSMiB float64    `json:"peak_rss_mib"`
 	CPUSeconds float64    `json:"cpu_seconds"`
 	Phase      phaseStats `json:"phase"`

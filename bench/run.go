@@ -139,19 +139,25 @@ func (b *bench) measure(ctx context.Context) error {
 		return fmt.Errorf("latency: %w", err)
 	}
 	b.res.Latency = lat
-	for _, workers := range b.cfg.workers {
-		round, err := b.throughputRound(ctx, workers)
-		if err != nil {
-			return fmt.Errorf("throughput with %d worker(s): %w", workers, err)
+	// The machine's speed drifts with its load (other virtual machines on
+	// the same host, here): each repetition runs its rounds and River's
+	// back to back, so that the ratio of one repetition compares figures
+	// taken under the same conditions, and the report gives medians.
+	for rep := 1; rep <= b.cfg.repeat; rep++ {
+		for _, workers := range b.cfg.workers {
+			round, err := b.throughputRound(ctx, rep, workers)
+			if err != nil {
+				return fmt.Errorf("throughput with %d worker(s), repetition %d: %w", workers, rep, err)
+			}
+			b.res.Throughput = append(b.res.Throughput, round)
 		}
-		b.res.Throughput = append(b.res.Throughput, round)
-	}
-	if b.cfg.river {
-		river, err := b.riverPhase(ctx)
-		if err != nil {
-			return fmt.Errorf("river baseline: %w", err)
+		if b.cfg.river {
+			river, err := b.riverPhase(ctx, rep)
+			if err != nil {
+				return fmt.Errorf("river baseline, repetition %d: %w", rep, err)
+			}
+			b.res.River = append(b.res.River, river)
 		}
-		b.res.River = river
 	}
 	return nil
 }

@@ -23,10 +23,10 @@ const progressEvery = 5 * time.Second
 // throughputRound submits the diamond tasks together to fresh processes
 // with the given number of workers and measures from the first submit to
 // the commit of the last completion.
-func (b *bench) throughputRound(ctx context.Context, workers int) (_ *roundResult, err error) {
-	name := fmt.Sprintf("throughput-%dw", workers)
-	fmt.Fprintf(b.out, "\nthroughput: %d diamond tasks submitted together by %d goroutines; %d orchestrator(s), %d worker(s) of --concurrency %d\n",
-		b.cfg.diamond, b.cfg.submitters, b.cfg.orchestrators, workers, b.cfg.concurrency)
+func (b *bench) throughputRound(ctx context.Context, rep, workers int) (_ *roundResult, err error) {
+	name := fmt.Sprintf("throughput-%dw-%d", workers, rep)
+	fmt.Fprintf(b.out, "\nthroughput (repetition %d of %d): %d diamond tasks submitted together by %d goroutines; %d orchestrator(s), %d worker(s) of --concurrency %d\n",
+		rep, b.cfg.repeat, b.cfg.diamond, b.cfg.submitters, b.cfg.orchestrators, workers, b.cfg.concurrency)
 	p, err := b.startPhase(ctx, name, workers)
 	defer func() { err = errors.Join(err, b.closePhase(ctx, p)) }()
 	if err != nil {
@@ -47,7 +47,7 @@ func (b *bench) throughputRound(ctx context.Context, workers int) (_ *roundResul
 	if err := waitAllComplete(ctx, p.conn, b.cfg.diamond); err != nil {
 		return nil, err
 	}
-	r := &roundResult{Workers: workers, Orchestrators: b.cfg.orchestrators, Concurrency: b.cfg.concurrency}
+	r := &roundResult{Repetition: rep, Workers: workers, Orchestrators: b.cfg.orchestrators, Concurrency: b.cfg.concurrency}
 	if r.Phase, r.Processes, err = b.endPhase(ctx, p); err != nil {
 		return nil, err
 	}

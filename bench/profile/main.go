@@ -77,7 +77,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.latency, "latency", 0, "instead of the diamond tasks, run this many linear tasks one at a time and time their steps")
 	fs.IntVar(&cfg.warmup, "warmup", 0, "unmeasured tasks before the measured ones (default: 20 diamond, or 5 linear with -latency)")
 	fs.IntVar(&cfg.workers, "workers", 1, "in-process workers")
-	fs.IntVar(&cfg.concurrency, "concurrency", 64, "each worker's concurrency (steps in flight; as make bench runs them)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 256, "each worker's concurrency (steps in flight; as make bench runs them)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "Go CPU profile of the measured part (default: profile.cpu in a new temporary directory)")
 	fs.IntVar(&cfg.top, "top", 25, "statements listed, by total execution time")
 	fs.BoolVar(&cfg.explain, "explain", false, "EXPLAIN (ANALYZE, BUFFERS) the engine's hottest statements, custom and generic plans")
