@@ -105,7 +105,7 @@ type repetition struct {
 }
 
 // repetitions groups the rounds and River runs by repetition, in order.
-func repetitions(res *results) []repetition {
+func repetitions(res *results) []*repetition {
 	byN := map[int]*repetition{}
 	var reps []*repetition
 	get := func(n int) *repetition {
@@ -126,11 +126,7 @@ func repetitions(res *results) []repetition {
 		get(r.Repetition).river = r
 	}
 	slices.SortFunc(reps, func(a, b *repetition) int { return a.n - b.n })
-	out := make([]repetition, len(reps))
-	for i, r := range reps {
-		out[i] = *r
-	}
-	return out
+	return reps
 }
 
 // median returns the median of values (the mean of the middle two for an

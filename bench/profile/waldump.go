@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -121,8 +122,7 @@ func countWALKinds(r io.Reader, names map[string]string) []walKind {
 			byKey[[2]string{kind, relation}] = k
 		}
 		k.records++
-		var size int64
-		_, _ = fmt.Sscan(m[2], &size)
+		size, _ := strconv.ParseInt(m[2], 10, 64) // \d+ in walLine
 		k.bytes += size
 	}
 	kinds := make([]walKind, 0, len(byKey))

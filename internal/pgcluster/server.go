@@ -30,7 +30,7 @@ const readyInterval = 20 * time.Millisecond
 // postgres, UTF8, C locale; no fsync unless durable.
 func (c *Cluster) initdb(ctx context.Context) error {
 	args := []string{
-		"-D", filepath.Join(c.dir, dataDirName),
+		"-D", c.DataDir(),
 		"-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale",
 	}
 	if !c.cfg.Durable {
@@ -96,7 +96,7 @@ func startError(err error, port int, logPath string, logStart int64) error {
 // loopback only, port, and every setting as -c name=value in name order.
 func (c *Cluster) serverArgs(port int) []string {
 	args := []string{
-		"-D", filepath.Join(c.dir, dataDirName),
+		"-D", c.DataDir(),
 		"-k", c.socketDir(),
 		"-h", "127.0.0.1",
 		"-p", strconv.Itoa(port),
@@ -155,7 +155,7 @@ func (c *Cluster) ping(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dataDir); err != nil {
 		return err
 	}
-	if dataDir != filepath.Join(c.dir, dataDirName) {
+	if dataDir != c.DataDir() {
 		return fmt.Errorf("%w: %d is served by %s", errPortInUse, c.port, dataDir)
 	}
 	return nil
