@@ -43,6 +43,10 @@ type config struct {
 	explain bool
 	// timeout bounds the whole run.
 	timeout time.Duration
+	// setupSQL names a file of SQL run on the database after it is
+	// migrated and before the engine starts ("" for none); setupText is
+	// its content, read when the flags are parsed.
+	setupSQL, setupText string
 }
 
 func main() {
@@ -82,6 +86,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.top, "top", 25, "statements listed, by total execution time")
 	fs.BoolVar(&cfg.explain, "explain", false, "EXPLAIN (ANALYZE, BUFFERS) the engine's hottest statements, custom and generic plans")
 	fs.DurationVar(&cfg.timeout, "timeout", 15*time.Minute, "bound on the whole run")
+	fs.StringVar(&cfg.setupSQL, "setup-sql", "", "file of SQL run after migrating, before the engine starts (to try a schema change: an index dropped, a setting)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -90,6 +95,13 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.tasks < 1 || cfg.submitters < 1 || cfg.workers < 1 || cfg.concurrency < 1 || cfg.top < 0 || cfg.latency < 0 || cfg.warmup < 0 {
 		return config{}, errors.New("-tasks, -submitters, -workers and -concurrency must be positive; -top, -latency and -warmup not negative")
+	}
+	if cfg.setupSQL != "" {
+		text, err := os.ReadFile(cfg.setupSQL)
+		if err != nil {
+			return config{}, fmt.Errorf("-setup-sql: %w", err)
+		}
+		cfg.setupText = string(text)
 	}
 	if !isSet(fs, "warmup") {
 		cfg.warmup = 20

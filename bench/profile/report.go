@@ -73,6 +73,9 @@ func printReport(w io.Writer, res *results) {
 	printTables(w, res)
 	fmt.Fprintf(w, "\nGo CPU profile of the measured part: %s\n  go tool pprof -top %s    (or -http=: for the web view)\n",
 		res.profilePath, res.profilePath)
+	fmt.Fprintf(w, "Go allocations of the measured part, by bytes (-sample_index=alloc_objects for counts):\n"+
+		"  go tool pprof -sample_index=alloc_space -top -base %s %s\n",
+		allocsPath(res.profilePath, "base"), allocsPath(res.profilePath, ""))
 }
 
 // printLatency prints the latency workload's end-to-end times and its

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -167,11 +168,27 @@ func (p *profiler) setUp(ctx context.Context) error {
 	if _, err := p.db.Exec(ctx, tag+"CREATE EXTENSION pg_stat_statements"); err != nil {
 		return err
 	}
+	if err := p.runSetupSQL(ctx); err != nil {
+		return err
+	}
 	if p.cfg.explain {
 		p.tracer = newTracer(explained(p.namespace()))
 	}
 	p.sys, err = startSystem(ctx, p.url, p.cfg, p.tracer)
 	return err
+}
+
+// runSetupSQL runs the file of -setup-sql, if any, in one simple-protocol
+// round trip (several statements may follow each other).
+func (p *profiler) runSetupSQL(ctx context.Context) error {
+	if p.cfg.setupSQL == "" {
+		return nil
+	}
+	if _, err := p.db.Exec(ctx, p.cfg.setupText, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("-setup-sql %s: %w", p.cfg.setupSQL, err)
+	}
+	fmt.Fprintf(p.out, "setup SQL: %s\n", p.cfg.setupSQL)
+	return nil
 }
 
 // startPostgres starts the durable cluster, creates the database, finds
@@ -215,6 +232,13 @@ func (p *profiler) startCPUProfile() (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
+	// The allocation profile counts from the process's start: one written
+	// now and one at the end give the measured part as their difference
+	// (pprof -base).
+	if err := writeAllocs(allocsPath(path, "base")); err != nil {
+		_ = f.Close()
+		return "", nil, err
+	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		_ = f.Close()
 		return "", nil, err
@@ -222,7 +246,35 @@ func (p *profiler) startCPUProfile() (string, func(), error) {
 	return path, func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
+		if err := writeAllocs(allocsPath(path, "")); err != nil {
+			fmt.Fprintln(os.Stderr, "profile: writing the allocation profile:", err)
+		}
 	}, nil
+}
+
+// allocsPath names an allocation profile written beside the CPU profile
+// at cpuPath: profile.allocs, or profile.allocs.base for the one taken
+// before the measured part.
+func allocsPath(cpuPath, suffix string) string {
+	path := strings.TrimSuffix(cpuPath, filepath.Ext(cpuPath)) + ".allocs"
+	if suffix != "" {
+		path += "." + suffix
+	}
+	return path
+}
+
+// writeAllocs writes the process's allocation profile (every sampled
+// allocation since it started) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // close stops whatever still runs and removes the build directory, and

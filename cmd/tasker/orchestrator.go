@@ -51,6 +51,7 @@ func newOrchestratorCommand() *cobra.Command {
 			if err := db.validate(); err != nil {
 				return err
 			}
+			tuneGC()
 			logger, err := logs.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err

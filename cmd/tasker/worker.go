@@ -73,6 +73,7 @@ func (o *workerOptions) run(ctx context.Context, logs io.Writer) error {
 	if err := o.db.validate(); err != nil {
 		return err
 	}
+	tuneGC()
 	logger, err := o.logs.logger(logs)
 	if err != nil {
 		return err
