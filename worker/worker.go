@@ -45,6 +45,24 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// maxStatementConns bounds the connections a worker's steps use at once;
+// see PoolSize.
+const maxStatementConns = 28
+
+// PoolSize is the pgx pool size (pool_max_conns) a worker of the given
+// concurrency needs: a connection per step in flight, up to 28, plus four
+// for the queue reads, the heartbeat and the readiness probe. A step uses
+// a connection only for a statement (its claim, a lease renewal, its
+// outcome), never while its handler runs, and the steps that a read
+// brought in are claimed in one statement, as the outcomes that finish
+// together are stored in one: at concurrency 256, a worker running
+// no-op steps as fast as PostgreSQL took them held about 24 connections,
+// and capping its pool at 32 left its throughput as it was. Statements
+// beyond the pool wait for a connection.
+func PoolSize(concurrency int) int {
+	return min(max(concurrency, 1), maxStatementConns) + 4
+}
+
 func (c Config) withDefaults() Config {
 	if c.WorkerID == "" {
 		host, _ := os.Hostname()

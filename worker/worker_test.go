@@ -401,3 +401,13 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func TestPoolSize(t *testing.T) {
+	for _, c := range []struct{ concurrency, want int }{
+		{0, 5}, {1, 5}, {16, 20}, {28, 32}, {29, 32}, {256, 32},
+	} {
+		if got := PoolSize(c.concurrency); got != c.want {
+			t.Errorf("PoolSize(%d) = %d, want %d", c.concurrency, got, c.want)
+		}
+	}
+}

@@ -19,12 +19,12 @@ import (
 	"github.com/taskerops/tasker/worker/handlers"
 )
 
-// Pool sizes as the tasker command sizes them (cmd/tasker: newPool): the
-// orchestrator's result goroutines plus 8, a worker's concurrency plus 4.
+// The engine's pool as the tasker command sizes it (cmd/tasker: newPool):
+// the orchestrator's result goroutines plus 8. A worker's is
+// worker.PoolSize, as there.
 const (
 	engineResultWorkers = 8
 	engineExtraConns    = 8
-	workerExtraConns    = 4
 )
 
 // readyTimeout bounds the wait for the workers' LISTEN connections.
@@ -64,7 +64,7 @@ func startSystem(ctx context.Context, url string, cfg config, tr *tracer) (*syst
 		if err := handlers.RegisterAll(reg); err != nil {
 			return s, err
 		}
-		wpool, err := s.newPool(ctx, url, cfg.concurrency+workerExtraConns, tr)
+		wpool, err := s.newPool(ctx, url, worker.PoolSize(cfg.concurrency), tr)
 		if err != nil {
 			return s, err
 		}

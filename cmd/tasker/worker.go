@@ -86,9 +86,7 @@ func (o *workerOptions) run(ctx context.Context, logs io.Writer) error {
 	if err := handlers.RegisterAll(registry); err != nil {
 		return err
 	}
-	// A connection per step in flight, plus the reader, the heartbeat and
-	// the probes.
-	pool, err := newPool(ctx, o.db.url, o.concurrency+4)
+	pool, err := newPool(ctx, o.db.url, worker.PoolSize(o.concurrency))
 	if err != nil {
 		return err
 	}
