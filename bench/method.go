@@ -33,6 +33,11 @@ func method(res *results) []string {
 			"a count of complete tasks every 100 ms only tells when to stop", c.Diamond, c.Submitters),
 		"resources: VmHWM (peak resident set) from /proc/PID/status and utime+stime from /proc/PID/stat (CLK_TCK) of each "+
 			"process, read just before it is stopped",
+		"CPU per step: the CPU time of every PostgreSQL process, the orchestrators, the workers and the benchmark "+
+			"itself (its POSTs), each read when the measured part begins and when it ends, divided by the steps; "+
+			"CPU per River job: that of every PostgreSQL process and of River's process between the marker lines "+
+			"River's program prints around its burn-down, divided by the jobs. While both runs keep the cores busy, "+
+			"the ratio of the throughputs is close to the inverse of the ratio of these costs",
 		fmt.Sprintf("repetitions: the throughput rounds and River's run are repeated %d time(s), each repetition's back to back; "+
 			"a throughput or River figure is the median of its repetitions, and the ratio is the median of each repetition's "+
 			"best steps/s ÷ its own River jobs/s, so that the machine's load, which drifts from minute to minute, "+

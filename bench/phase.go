@@ -30,8 +30,10 @@ type phase struct {
 	// enough idle connections kept for every submitting goroutine.
 	clients []*api.Client
 	hc      *http.Client
-	// begun is the snapshot taken when the measured part began.
-	begun snapshot
+	// begun is the snapshot taken when the measured part began, and
+	// begunCPU each process's CPU time then, by process name.
+	begun    snapshot
+	begunCPU map[string]time.Duration
 }
 
 // startPhase creates the phase's database, migrates it, registers the
@@ -77,6 +79,14 @@ func (b *bench) begin(ctx context.Context, p *phase) error {
 	if _, err := b.admin.Exec(ctx, "CHECKPOINT"); err != nil {
 		return err
 	}
+	p.begunCPU = map[string]time.Duration{}
+	for _, proc := range p.sys.Processes() {
+		u, err := proc.Usage()
+		if err != nil {
+			return err
+		}
+		p.begunCPU[proc.Name] = u.CPU
+	}
 	var err error
 	p.begun, err = b.snapshot(ctx)
 	return err
@@ -100,6 +110,7 @@ func (b *bench) endPhase(ctx context.Context, p *phase) (phaseStats, []processUs
 		procs = append(procs, processUsage{
 			Phase: p.name, Process: proc.Name, Role: roleOf(proc.Name),
 			PeakRSSMiB: mib(u.PeakRSS), CPUSeconds: u.CPU.Seconds(),
+			MeasuredCPUSeconds: (u.CPU - p.begunCPU[proc.Name]).Seconds(),
 		})
 	}
 	if err := p.sys.Stop(); err != nil {

@@ -86,11 +86,42 @@ func evaluate(res *results) []figure {
 	if len(ratios) > 0 {
 		figs = append(figs, atLeast("best steps/s ÷ River jobs/s, each repetition's"+of, median(ratios), targetRiverPercent, "%"))
 	}
+	figs = append(figs, cpuFigures(reps, of)...)
 	if peak, ok := peakRSS(res, "worker"); ok {
 		figs = append(figs, atMost("worker peak RSS under the throughput load", peak, targetWorkerPeakRSSMi, "MiB"))
 	}
 	if peak, ok := peakRSS(res, "orchestrator"); ok {
 		figs = append(figs, info("orchestrator peak RSS under the throughput load", peak, "MiB"))
+	}
+	return figs
+}
+
+// cpuFigures are the CPU time a step of the best rounds cost, what a job
+// cost River, and the ratio of the two, each repetition's: the ratio of
+// the throughputs is about the inverse of this one while both saturate
+// the machine's cores.
+func cpuFigures(reps []*repetition, of string) []figure {
+	var steps, jobs, ratios []float64
+	for _, rep := range reps {
+		if rep.best != nil {
+			steps = append(steps, rep.best.CPUPerStep.Total)
+		}
+		if rep.river != nil {
+			jobs = append(jobs, rep.river.CPUPerJob.Total)
+		}
+		if rep.best != nil && rep.river != nil && rep.river.CPUPerJob.Total > 0 {
+			ratios = append(ratios, rep.best.CPUPerStep.Total/rep.river.CPUPerJob.Total)
+		}
+	}
+	var figs []figure
+	if len(steps) > 0 {
+		figs = append(figs, info("CPU per step of the best round, all processes"+of, median(steps), "ms"))
+	}
+	if len(jobs) > 0 {
+		figs = append(figs, info("CPU per River job, PostgreSQL and River"+of, median(jobs), "ms"))
+	}
+	if len(ratios) > 0 {
+		figs = append(figs, info("CPU per step ÷ CPU per River job, each repetition's"+of, median(ratios), "×"))
 	}
 	return figs
 }
@@ -183,7 +214,7 @@ func format(v float64, unit string) string {
 			return fmt.Sprintf("%.2f %s", v, unit)
 		}
 		return fmt.Sprintf("%.1f %s", v, unit)
-	case "MiB", "%", "s":
+	case "MiB", "%", "s", "×":
 		return fmt.Sprintf("%.1f %s", v, unit)
 	default:
 		return fmt.Sprintf("%.0f %s", v, unit)
@@ -253,7 +284,7 @@ func printRepetitions(w io.Writer, res *results) {
 	for _, workers := range res.Config.Workers {
 		fmt.Fprintf(tw, "%d WORKER(S)\t", workers)
 	}
-	fmt.Fprintln(tw, "RIVER\tBEST ÷ RIVER\t")
+	fmt.Fprintln(tw, "RIVER\tBEST ÷ RIVER\tCPU/STEP (BEST)\tCPU/RIVER JOB\t")
 	for _, rep := range reps {
 		fmt.Fprintf(tw, "%d\t", rep.n)
 		for _, workers := range res.Config.Workers {
@@ -262,15 +293,21 @@ func printRepetitions(w io.Writer, res *results) {
 			}
 			fmt.Fprint(tw, "\t")
 		}
+		var river, ratio, step, job string
 		if rep.river != nil {
-			fmt.Fprint(tw, format(rep.river.JobsPerSecond, "jobs/s"))
-			if rep.best != nil {
-				fmt.Fprint(tw, "\t"+format(100*rep.best.StepsPerSecond/rep.river.JobsPerSecond, "%"))
-			}
+			river, job = format(rep.river.JobsPerSecond, "jobs/s"), format(rep.river.CPUPerJob.Total, "ms")
 		}
-		fmt.Fprintln(tw, "\t")
+		if rep.best != nil {
+			step = format(rep.best.CPUPerStep.Total, "ms")
+		}
+		if rep.river != nil && rep.best != nil {
+			ratio = format(100*rep.best.StepsPerSecond/rep.river.JobsPerSecond, "%")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", river, ratio, step, job)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "(CPU/STEP: the CPU time of PostgreSQL, the orchestrators, the workers and the benchmark's POSTs over the best round's measured part, per step; "+
+		"CPU/RIVER JOB: that of PostgreSQL and River over River's burn-down, per job)")
 	fmt.Fprintln(w)
 }
 
@@ -278,15 +315,16 @@ func printRepetitions(w io.Writer, res *results) {
 // time, and the CPU time of PostgreSQL and of the benchmark itself.
 func printUsage(w io.Writer, res *results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PHASE\tPROCESS\tPEAK RSS\tCPU\tPHASE WALL\tLOAD AVERAGE AT END\t")
+	fmt.Fprintln(tw, "PHASE\tPROCESS\tPEAK RSS\tLIFETIME CPU\tMEASURED CPU\tPHASE WALL\tLOAD AVERAGE AT END\t")
 	row := func(phase string, st phaseStats, procs []processUsage) {
 		sorted := slices.Clone(procs)
 		slices.SortStableFunc(sorted, func(a, b processUsage) int { return strings.Compare(a.Role, b.Role) }) // orchestrators first
 		for _, p := range sorted {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t\t\n", phase, p.Process, format(p.PeakRSSMiB, "MiB"), format(p.CPUSeconds, "s"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\t\t\n", phase, p.Process, format(p.PeakRSSMiB, "MiB"),
+				format(p.CPUSeconds, "s"), format(p.MeasuredCPUSeconds, "s"))
 		}
-		fmt.Fprintf(tw, "%s\tpostgres (all)\t\t%s\t%s\t%s\t\n", phase, format(st.PostgresCPUSeconds, "s"), format(st.Seconds, "s"), st.LoadAverageEnd)
-		fmt.Fprintf(tw, "%s\tbench itself\t\t%s\t\t\t\n", phase, format(st.BenchCPUSeconds, "s"))
+		fmt.Fprintf(tw, "%s\tpostgres (all)\t\t\t%s\t%s\t%s\t\n", phase, format(st.PostgresCPUSeconds, "s"), format(st.Seconds, "s"), st.LoadAverageEnd)
+		fmt.Fprintf(tw, "%s\tbench itself\t\t\t%s\t\t\t\n", phase, format(st.BenchCPUSeconds, "s"))
 	}
 	if res.Latency != nil {
 		row("latency", res.Latency.Phase, res.Latency.Processes)
@@ -296,10 +334,11 @@ func printUsage(w io.Writer, res *results) {
 	}
 	for _, r := range res.River {
 		phase := fmt.Sprintf("river #%d", r.Repetition)
-		fmt.Fprintf(tw, "%s\triver-bench\t%s\t%s\t\t\t\n", phase, format(r.PeakRSSMiB, "MiB"), format(r.CPUSeconds, "s"))
-		fmt.Fprintf(tw, "%s\tpostgres (all)\t\t%s\t%s\t%s\t\n", phase, format(r.Phase.PostgresCPUSeconds, "s"), format(r.Phase.Seconds, "s"), r.Phase.LoadAverageEnd)
+		fmt.Fprintf(tw, "%s\triver-bench\t%s\t%s\t%s\t\t\t\n", phase, format(r.PeakRSSMiB, "MiB"), format(r.CPUSeconds, "s"), format(r.BurnDownCPUSeconds, "s"))
+		fmt.Fprintf(tw, "%s\tpostgres (all)\t\t%s\t%s\t%s\t%s\t\n", phase, format(r.Phase.PostgresCPUSeconds, "s"),
+			format(r.BurnDown.PostgresCPUSeconds, "s"), format(r.Phase.Seconds, "s"), r.Phase.LoadAverageEnd)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "(processes' peak RSS is VmHWM and CPU utime+stime over their whole life, start-up and warm-up included, read just before SIGTERM; "+
-		"PostgreSQL and bench CPU cover the measured part only, and for River its whole run: migration, insert and burn-down)")
+		"MEASURED CPU covers the measured part only, for River its burn-down; PostgreSQL's LIFETIME CPU is its CPU over River's whole run: migration, insert and burn-down)")
 }

@@ -171,15 +171,50 @@ type roundResult struct {
 	TasksPerSecond float64        `json:"tasks_per_second"`
 	Phase          phaseStats     `json:"phase"`
 	Processes      []processUsage `json:"processes"`
+	// CPUPerStep divides the CPU time of the measured part by the steps.
+	CPUPerStep cpuPerStep `json:"cpu_ms_per_step"`
 }
 
-// processUsage is one process's usage, read just before it was stopped.
+// cpuPerStep is a throughput round's CPU time per step, in milliseconds:
+// PostgreSQL's processes, the orchestrators, the workers and the
+// benchmark itself (its POSTs and polls), over the measured part.
+type cpuPerStep struct {
+	Postgres      float64 `json:"postgres"`
+	Orchestrators float64 `json:"orchestrators"`
+	Workers       float64 `json:"workers"`
+	Bench         float64 `json:"bench"`
+	Total         float64 `json:"total"`
+}
+
+// cpuPerStepOf computes r's CPUPerStep from its phase and processes.
+func cpuPerStepOf(r *roundResult) cpuPerStep {
+	if r.Steps == 0 {
+		return cpuPerStep{}
+	}
+	per := func(seconds float64) float64 { return 1000 * seconds / float64(r.Steps) }
+	c := cpuPerStep{Postgres: per(r.Phase.PostgresCPUSeconds), Bench: per(r.Phase.BenchCPUSeconds)}
+	for _, p := range r.Processes {
+		switch p.Role {
+		case "orchestrator":
+			c.Orchestrators += per(p.MeasuredCPUSeconds)
+		case "worker":
+			c.Workers += per(p.MeasuredCPUSeconds)
+		}
+	}
+	c.Total = c.Postgres + c.Orchestrators + c.Workers + c.Bench
+	return c
+}
+
+// processUsage is one process's usage, read just before it was stopped:
+// its peak RSS and CPU time over its whole life, and its CPU time over the
+// measured part.
 type processUsage struct {
-	Phase      string  `json:"phase"`
-	Process    string  `json:"process"`
-	Role       string  `json:"role"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
-	CPUSeconds float64 `json:"cpu_seconds"`
+	Phase              string  `json:"phase"`
+	Process            string  `json:"process"`
+	Role               string  `json:"role"`
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	MeasuredCPUSeconds float64 `json:"measured_cpu_seconds"`
 }
 
 // dist is a distribution of durations, in milliseconds.

@@ -59,6 +59,7 @@ func (b *bench) throughputRound(ctx context.Context, rep, workers int) (_ *round
 	r.WallSeconds = last.Sub(first).Seconds()
 	r.StepsPerSecond = float64(r.Steps) / r.WallSeconds
 	r.TasksPerSecond = float64(r.Tasks) / r.WallSeconds
+	r.CPUPerStep = cpuPerStepOf(r)
 	fmt.Fprintf(b.out, "  %d steps in %.2fs: %.0f steps/s; load average %s\n", r.Steps, r.WallSeconds, r.StepsPerSecond, r.Phase.LoadAverageEnd)
 	return r, nil
 }

@@ -4,6 +4,9 @@
 // (not timed), starts a River client with a worker that does nothing, and
 // times it from Start to the completion event of the last job, as River's
 // own `river bench` burn-down mode does. It prints one JSON object on stdout.
+// On stderr, two marker lines (markBurnDownStart, markBurnDownEnd) enclose
+// the burn-down, so that the benchmark can read PostgreSQL's CPU time over
+// it alone.
 //
 // It is a module of its own so that the tasker module never depends on
 // River. The benchmark builds and runs it; by hand:
@@ -59,7 +62,17 @@ type result struct {
 	FetchCooldownMs     float64 `json:"fetch_cooldown_ms"`
 	FetchPollIntervalMs float64 `json:"fetch_poll_interval_ms"`
 	PoolMaxConns        int32   `json:"pool_max_conns"`
+	// BurnDownCPUSeconds is this process's CPU time (user and system)
+	// during the burn-down.
+	BurnDownCPUSeconds float64 `json:"burn_down_cpu_seconds"`
 }
+
+// The marker lines written on stderr just before the burn-down starts and
+// just after it ended.
+const (
+	markBurnDownStart = "river bench: burn-down starts"
+	markBurnDownEnd   = "river bench: burn-down ended"
+)
 
 func main() {
 	var cfg config
@@ -120,7 +133,11 @@ func run(ctx context.Context, cfg config) (result, error) {
 	if _, err := pool.Exec(ctx, "ANALYZE river_job; CHECKPOINT"); err != nil {
 		return result{}, err
 	}
+	fmt.Fprintln(os.Stderr, markBurnDownStart)
+	cpuBefore := selfCPU()
 	took, err := burnDown(ctx, client, cfg.jobs)
+	cpu := selfCPU() - cpuBefore
+	fmt.Fprintln(os.Stderr, markBurnDownEnd)
 	if err != nil {
 		return result{}, err
 	}
@@ -134,7 +151,17 @@ func run(ctx context.Context, cfg config) (result, error) {
 		FetchCooldownMs:     float64(cfg.fetchCooldown.Microseconds()) / 1000,
 		FetchPollIntervalMs: float64(cfg.fetchPollInterval.Microseconds()) / 1000,
 		PoolMaxConns:        pool.Config().MaxConns,
+		BurnDownCPUSeconds:  cpu.Seconds(),
 	}, nil
+}
+
+// selfCPU returns this process's CPU time so far, user and system.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // openPool connects a pgx pool of the configured size.
