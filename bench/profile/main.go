@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -57,6 +58,11 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(2)
+	}
+	if os.Getenv("GOGC") == "" {
+		// As the tasker command runs the orchestrator and the worker
+		// (cmd/tasker: serverGCPercent).
+		debug.SetGCPercent(200)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err = run(ctx, cfg, os.Stdout)
