@@ -18,9 +18,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/taskerops/tasker/internal/gctune"
 )
 
 // config holds the command-line flags.
@@ -59,11 +60,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(2)
 	}
-	if os.Getenv("GOGC") == "" {
-		// As the tasker command runs the orchestrator and the worker
-		// (cmd/tasker: serverGCPercent).
-		debug.SetGCPercent(200)
-	}
+	gctune.Apply() // as the tasker command runs the orchestrator and the worker
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err = run(ctx, cfg, os.Stdout)
 	interrupted := ctx.Err() != nil

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/taskerops/tasker/internal/gctune"
 	"github.com/taskerops/tasker/orchestration"
 	"github.com/taskerops/tasker/orchestration/api"
 	"github.com/taskerops/tasker/orchestration/migrate"
@@ -51,7 +52,7 @@ func newOrchestratorCommand() *cobra.Command {
 			if err := db.validate(); err != nil {
 				return err
 			}
-			tuneGC()
+			gctune.Apply()
 			logger, err := logs.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/taskerops/tasker/internal/gctune"
 	"github.com/taskerops/tasker/worker"
 	"github.com/taskerops/tasker/worker/handlers"
 )
@@ -73,7 +74,7 @@ func (o *workerOptions) run(ctx context.Context, logs io.Writer) error {
 	if err := o.db.validate(); err != nil {
 		return err
 	}
-	tuneGC()
+	gctune.Apply()
 	logger, err := o.logs.logger(logs)
 	if err != nil {
 		return err

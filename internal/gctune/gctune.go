@@ -1,11 +1,14 @@
-package main
+// Package gctune holds the garbage collector setting of tasker's
+// long-running roles, so that the tasker command and the profiler that
+// runs the same code in one process apply the same one.
+package gctune
 
 import (
 	"os"
 	"runtime/debug"
 )
 
-// serverGCPercent is the garbage collector's target (GOGC) of the
+// ServerPercent is the garbage collector's target (GOGC) of the
 // long-running roles, the orchestrator and the worker, when the
 // environment does not set GOGC.
 //
@@ -15,16 +18,17 @@ import (
 // processes' CPU. At 200 they collect half as often, for about 6 MiB more
 // peak RSS (make bench: the worker's peak went from 47 to 53 MiB, its CPU
 // per step down by a fifth). GOMEMLIMIT, when set, still caps the heap.
-const serverGCPercent = 200
+const ServerPercent = 200
 
-// tuneGC applies serverGCPercent unless GOGC is set, and returns the
-// percent in effect.
-func tuneGC() int {
+// Apply sets the collector's target to ServerPercent unless GOGC is set
+// (the runtime has then applied it already), and returns the percent in
+// effect.
+func Apply() int {
 	if os.Getenv("GOGC") != "" {
 		percent := debug.SetGCPercent(-1)
 		debug.SetGCPercent(percent)
 		return percent
 	}
-	debug.SetGCPercent(serverGCPercent)
-	return serverGCPercent
+	debug.SetGCPercent(ServerPercent)
+	return ServerPercent
 }
