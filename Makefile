@@ -67,6 +67,10 @@ bench: postgres build ## Measure latency, throughput and resources against the t
 profile: postgres build ## Profile the engine and workers in one process: CPU profile, statements, tables, WAL per step (PROFILE_FLAGS="-latency 40 -explain").
 	TASKER_BIN=$(BIN)/tasker go run ./bench/profile $(PROFILE_FLAGS)
 
+.PHONY: floor
+floor: postgres ## What the contract's row writes alone cost PostgreSQL per step, the floor under the engine's cost (FLOOR_FLAGS="-locks -claim-expiry").
+	go run ./bench/floor $(FLOOR_FLAGS)
+
 .PHONY: generate
 generate: $(SQLC) $(CONTROLLER_GEN) ## Regenerate code: sqlc queries, deepcopy methods of api/.
 	$(SQLC) generate
