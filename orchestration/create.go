@@ -71,19 +71,51 @@ const maxCreateAttempts = 3
 // creating transaction.
 var errTemplateChanged = errors.New("the template changed while the task was being created; try again")
 
-// createTask resolves the template, validates the context against it and
-// computes the identity in the caller's goroutine, then has the task
-// written with others (createBatched).
+// createTask resolves the template (from the engine's templateCache when
+// it can), validates the context against it and computes the identity in
+// the caller's goroutine, then has the task written with others
+// (createBatched).
 func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, error) {
-	tmpl, err := e.templates.Resolve(ctx, req.Namespace, req.Name, req.Version)
+	ref := templateRef{namespace: req.Namespace, name: req.Name, version: req.Version}
+	resolved, cached, err := e.resolveTemplate(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	taskContext, err := e.checkContext(tmpl, req.Context)
+	n, err := e.newTask(resolved, req)
+	if err != nil && cached {
+		// The cached template may be out of date: the request is judged by
+		// the stored one.
+		e.resolved.forget(ref)
+		if resolved, _, err = e.resolveTemplate(ctx, ref); err != nil {
+			return nil, err
+		}
+		n, err = e.newTask(resolved, req)
+	}
 	if err != nil {
 		return nil, err
 	}
-	id, err := taskIdentity(tmpl, req, taskContext)
+	task, err := e.createBatched(ctx, n)
+	switch {
+	case err == nil:
+		return task, nil
+	case errors.Is(err, errTemplateChanged):
+		e.resolved.forget(ref)
+		return nil, err
+	case errors.Is(err, errDuplicateIdentity):
+		return e.duplicateOf(ctx, n)
+	default:
+		return nil, fmt.Errorf("creating task of %s: %w", templateKey(n.tmpl.NamespaceName, n.tmpl.Name, n.tmpl.Version), err)
+	}
+}
+
+// newTask validates req's context against the template and computes the
+// task's identity, and returns the task to write.
+func (e *Engine) newTask(resolved resolvedTemplate, req CreateTaskRequest) (*newTask, error) {
+	taskContext, err := e.checkContext(resolved.tmpl, req.Context)
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskIdentity(resolved.tmpl, req, taskContext)
 	if err != nil {
 		return nil, err
 	}
@@ -95,18 +127,10 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 	if correlationID == uuid.Nil {
 		correlationID = uuid.New()
 	}
-	n := &newTask{uuid: taskUUID, tmpl: tmpl, req: req, context: taskContext, identity: id, correlationID: correlationID}
-	task, err := e.createBatched(ctx, n)
-	switch {
-	case err == nil:
-		return task, nil
-	case errors.Is(err, errTemplateChanged):
-		return nil, err
-	case errors.Is(err, errDuplicateIdentity):
-		return e.duplicateOf(ctx, n)
-	default:
-		return nil, fmt.Errorf("creating task of %s: %w", templateKey(tmpl.NamespaceName, tmpl.Name, tmpl.Version), err)
-	}
+	return &newTask{
+		uuid: taskUUID, tmpl: resolved.tmpl, activeVersions: resolved.activeVersions, req: req,
+		context: taskContext, identity: id, correlationID: correlationID,
+	}, nil
 }
 
 // duplicateOf returns the *DuplicateTaskError for n, whose identity another

@@ -27,6 +27,11 @@ type newTask struct {
 	context       json.RawMessage
 	identity      identity
 	correlationID uuid.UUID
+	// activeVersions is, for a request that names no version, the active
+	// versions of the template that tmpl was chosen among (activeVersionList);
+	// the creating statement checks that they still are. Empty for a
+	// request that names its version.
+	activeVersions string
 }
 
 // errDuplicateIdentity means another task already has the new task's
@@ -89,7 +94,11 @@ const createStepQueue = "<step queue>"
 //     against and is not retired, both as locked (the latest version) and as
 //     the statement's snapshot sees it: the snapshot, taken before the lock,
 //     is what reads the template's steps, and a registration may commit in
-//     between. Otherwise it writes nothing and reports "template changed";
+//     between. For a request that named no version, it also checks that the
+//     template's active versions are those tmpl was chosen among (no version
+//     added, retired or restored since: tmpl is still the newest; see
+//     activeVersionList). Otherwise it writes nothing and reports "template
+//     changed";
 //   - inserts the task, directly in steps_in_process (nothing sees it before
 //     the transaction commits). A task with the same identity makes it write
 //     nothing and report "duplicate": ON CONFLICT DO NOTHING on the identity
@@ -113,7 +122,9 @@ const createStepQueue = "<step queue>"
 // $1 template_id, $2 fingerprint, $3 task_uuid, $4 namespace, $5 name,
 // $6 version, $7 context, $8 identity_hash, $9 idempotency_key (or NULL),
 // $10 priority, $11 correlation_id, $12 initiator, $13 source_system,
-// $14 reason, $15 actor, $16 the queue's channel, $17 the queue's name.
+// $14 reason, $15 actor, $16 the queue's channel, $17 the queue's name,
+// $18 the active versions tmpl was chosen among (NULL when the request
+// named a version).
 const createSQLText = `-- name: CreateTask (orchestration/create_insert.go)
 WITH locked AS MATERIALIZED (
     SELECT t.fingerprint, t.retired FROM tasker.templates t WHERE t.template_id = $1::bigint FOR SHARE
@@ -129,7 +140,10 @@ WITH locked AS MATERIALIZED (
     WHERE s.template_id = $1::bigint
 ), checked AS (
     SELECT coalesce((SELECT l.fingerprint = $2::text AND NOT l.retired FROM locked l), false)
-           AND coalesce((SELECT v.fingerprint = $2::text AND NOT v.retired FROM seen v), false) AS unchanged,
+           AND coalesce((SELECT v.fingerprint = $2::text AND NOT v.retired FROM seen v), false)
+           AND ($18::text IS NULL OR $18::text = coalesce((
+               SELECT string_agg(a.template_id::text, ',' ORDER BY a.template_id) FROM tasker.templates a
+               WHERE a.namespace_name = $4::text AND a.name = $5::text AND NOT a.retired), '')) AS unchanged,
            EXISTS (SELECT FROM plan WHERE plan.parents = 0) AS rooted
 ), task AS (
     INSERT INTO tasker.tasks (
@@ -235,8 +249,17 @@ func (e *Engine) createArgs(n *newTask) (string, []any) {
 		n.tmpl.TemplateID, n.tmpl.Fingerprint, n.uuid, n.tmpl.NamespaceName, n.tmpl.Name, n.tmpl.Version,
 		n.context, n.identity.hash, key, int32(n.req.Priority), n.correlationID,
 		n.req.Initiator, n.req.SourceSystem, n.req.Reason, e.cfg.ProcessID,
-		queue.Channel(stepQueue), stepQueue,
+		queue.Channel(stepQueue), stepQueue, activeVersionsArg(n),
 	}
+}
+
+// activeVersionsArg returns n's activeVersions as the creating statements
+// take it: NULL when the request named its version.
+func activeVersionsArg(n *newTask) *string {
+	if n.activeVersions == "" {
+		return nil
+	}
+	return &n.activeVersions
 }
 
 // createSetSQLText creates several tasks whose steps go on the same step
@@ -251,8 +274,9 @@ func (e *Engine) createArgs(n *newTask) (string, []any) {
 //   - it locks the rows of the tasks' templates FOR SHARE, in the order of
 //     their ids, and checks each task's template as createSQLText does
 //     (fingerprint and retired, as locked and as the snapshot sees it). A
-//     task whose template changed, or has no root step, is not inserted and
-//     gets its outcome; the other tasks go on;
+//     task whose template changed (for a request without a version, also:
+//     whose template's active versions changed), or has no root step, is
+//     not inserted and gets its outcome; the other tasks go on;
 //   - it inserts the tasks in identity order (byte order, COLLATE "C", as Go
 //     compares strings; for equal identities, input order), with ORDER BY
 //     in the SELECT that feeds the INSERT: the waits for other
@@ -280,18 +304,20 @@ func (e *Engine) createArgs(n *newTask) (string, []any) {
 // $1 task uuids, $2 template ids, $3 fingerprints, $4 namespaces, $5 names,
 // $6 versions, $7 contexts (JSON text), $8 identity hashes, $9 idempotency
 // keys (or NULL), $10 priorities, $11 correlation ids, $12 initiators,
-// $13 source systems, $14 reasons (parallel arrays, one element per task),
-// $15 actor, $16 the queue's channel, $17 the queue's name.
+// $13 source systems, $14 reasons, $18 the active versions each template
+// was chosen among (NULL for a request that named its version; parallel
+// arrays, one element per task), $15 actor, $16 the queue's channel, $17
+// the queue's name.
 const createSetSQLText = `-- name: CreateTasks (orchestration/create_insert.go)
 WITH input AS MATERIALIZED (
     SELECT i.n, i.task_uuid, i.template_id, i.fingerprint, i.namespace_name, i.name, i.version,
            i.context::jsonb AS context, i.identity_hash, i.idempotency_key, i.priority, i.correlation_id,
-           i.initiator, i.source_system, i.reason
+           i.initiator, i.source_system, i.reason, i.active_versions
     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::text[], $10::integer[], $11::uuid[], $12::text[], $13::text[], $14::text[])
+                $9::text[], $10::integer[], $11::uuid[], $12::text[], $13::text[], $14::text[], $18::text[])
         WITH ORDINALITY AS i (task_uuid, template_id, fingerprint, namespace_name, name, version, context,
                               identity_hash, idempotency_key, priority, correlation_id, initiator, source_system,
-                              reason, n)
+                              reason, active_versions, n)
 ), locked AS MATERIALIZED (
     SELECT t.template_id, t.fingerprint, t.retired FROM tasker.templates t
     WHERE t.template_id = ANY($2::bigint[])
@@ -316,15 +342,23 @@ WITH input AS MATERIALIZED (
 ), shape AS MATERIALIZED (
     SELECT p.template_id, count(*) AS steps, count(*) FILTER (WHERE p.parents = 0) AS roots
     FROM plan p GROUP BY p.template_id
+), active AS MATERIALIZED (
+    SELECT a.namespace_name, a.name, string_agg(a.template_id::text, ',' ORDER BY a.template_id) AS versions
+    FROM tasker.templates a
+    WHERE NOT a.retired
+      AND (a.namespace_name, a.name) IN (SELECT i.namespace_name, i.name FROM input i WHERE i.active_versions IS NOT NULL)
+    GROUP BY a.namespace_name, a.name
 ), checked AS MATERIALIZED (
     SELECT i.*,
            coalesce(l.fingerprint = i.fingerprint AND NOT l.retired, false)
-           AND coalesce(v.fingerprint = i.fingerprint AND NOT v.retired, false) AS unchanged,
+           AND coalesce(v.fingerprint = i.fingerprint AND NOT v.retired, false)
+           AND (i.active_versions IS NULL OR i.active_versions = coalesce(a.versions, '')) AS unchanged,
            coalesce(sh.roots > 0, false) AS rooted, coalesce(sh.steps, 0) AS step_count
     FROM input i
     LEFT JOIN locked l ON l.template_id = i.template_id
     LEFT JOIN seen v ON v.template_id = i.template_id
     LEFT JOIN shape sh ON sh.template_id = i.template_id
+    LEFT JOIN active a ON a.namespace_name = i.namespace_name AND a.name = i.name
 ), task AS (
     INSERT INTO tasker.tasks (
         task_uuid, template_id, namespace_name, name, version, state, context, identity_hash,
@@ -436,6 +470,7 @@ func (e *Engine) createSetArgs(stepQueue string, calls []*createCall) (string, [
 		initiators     = make([]string, n)
 		sourceSystems  = make([]string, n)
 		reasons        = make([]string, n)
+		active         = make([]*string, n)
 	)
 	for i, call := range calls {
 		t := call.task
@@ -446,11 +481,12 @@ func (e *Engine) createSetArgs(stepQueue string, calls []*createCall) (string, [
 			keys[i] = &t.req.IdempotencyKey
 		}
 		correlationIDs[i], initiators[i], sourceSystems[i], reasons[i] = t.correlationID, t.req.Initiator, t.req.SourceSystem, t.req.Reason
+		active[i] = activeVersionsArg(t)
 	}
 	return createSetSQL(stepQueue), []any{
 		taskUUIDs, templateIDs, fingerprints, namespaces, names, versions, contexts, identities, keys,
 		priorities, correlationIDs, initiators, sourceSystems, reasons, e.cfg.ProcessID,
-		queue.Channel(stepQueue), stepQueue,
+		queue.Channel(stepQueue), stepQueue, active,
 	}
 }
 

@@ -23,17 +23,11 @@ import (
 // point where it is handed to the batcher.
 func csNewTask(t *testing.T, engine *Engine, req CreateTaskRequest) *newTask {
 	t.Helper()
-	tmpl, err := engine.Templates().Resolve(t.Context(), req.Namespace, req.Name, req.Version)
+	resolved, err := engine.templates.resolve(t.Context(), templateRef{namespace: req.Namespace, name: req.Name, version: req.Version})
 	require.NoError(t, err)
-	taskContext, err := engine.checkContext(tmpl, req.Context)
+	n, err := engine.newTask(resolved, req)
 	require.NoError(t, err)
-	id, err := taskIdentity(tmpl, req, taskContext)
-	require.NoError(t, err)
-	correlationID := req.CorrelationID
-	if correlationID == uuid.Nil {
-		correlationID = uuid.New()
-	}
-	return &newTask{uuid: uuid.Must(uuid.NewV7()), tmpl: tmpl, req: req, context: taskContext, identity: id, correlationID: correlationID}
+	return n
 }
 
 // csCreateTogether writes tasks as one flush of the batcher does
@@ -339,6 +333,10 @@ func TestCreateTaskBatchOutcomes(t *testing.T) {
 	require.NoError(t, err)
 	stale := csNewTask(t, engine, ctRequest(linear, `{"even_number": 8}`))
 	stale.tmpl.Fingerprint = "validated against another definition"
+	// Chosen as the newest of other active versions than the template has.
+	outdated := csNewTask(t, engine, ctRequest(linear, `{"even_number": 10}`))
+	require.NotEmpty(t, outdated.activeVersions, "a request without a version records the versions it chose among")
+	outdated.activeVersions += ",0"
 	inserts := csRecordInserts(t, b)
 
 	first := csNewTask(t, engine, ctRequest(linear, `{"even_number": 2}`))
@@ -352,9 +350,13 @@ func TestCreateTaskBatchOutcomes(t *testing.T) {
 		csNewTask(t, engine, ctRequest(linear, `{"even_number": 4}`)),
 		retiredTask,
 		csNewTask(t, engine, ctRequest(linear, `{"even_number": 2}`)),
+		outdated,
 	}
 	answers := csCreateTogether(t, engine, tasks...)
-	wantErrs := []error{nil, nil, errDuplicateIdentity, errDuplicateIdentity, errTemplateChanged, errNoRootStep, nil, errTemplateChanged, errDuplicateIdentity}
+	wantErrs := []error{
+		nil, nil, errDuplicateIdentity, errDuplicateIdentity, errTemplateChanged, errNoRootStep, nil,
+		errTemplateChanged, errDuplicateIdentity, errTemplateChanged,
+	}
 	var created []uuid.UUID
 	for i, answer := range answers {
 		require.Equal(t, wantErrs[i], answer.err, "task %d", i)
@@ -384,7 +386,7 @@ func TestCreateTaskBatchOutcomes(t *testing.T) {
 	for _, ns := range []string{diamond.NamespaceName, linear.NamespaceName} {
 		var hashes []string
 		for _, n := range tasks {
-			if n.tmpl.NamespaceName == ns && n != stale && n != retiredTask {
+			if n.tmpl.NamespaceName == ns && n != stale && n != retiredTask && n != outdated {
 				hashes = append(hashes, n.identity.hash)
 			}
 		}

@@ -566,3 +566,86 @@ func TestCreateTaskRacingARegistrationKeepsSchemaAndStepsTogether(t *testing.T) 
 		require.Len(t, task.Steps, len(oldDef.Steps), "the task keeps the definition its context was validated against")
 	})
 }
+
+// TestCreateTaskFollowsTemplateChangesAfterCachingIt checks that a creation
+// that finds its template in the engine's templateCache still creates the
+// task from the template as it is stored: versions registered, retired or
+// restored since, and definitions changed since, by the engine or not.
+func TestCreateTaskFollowsTemplateChangesAfterCachingIt(t *testing.T) {
+	t.Parallel()
+
+	t.Run("VersionsAddedRetiredOrRestored", func(t *testing.T) {
+		t.Parallel()
+		v1, v2, v3 := tplWithVersion(linearWorkflow(), "1.0.0"), tplWithVersion(linearWorkflow(), "2.0.0"), tplWithVersion(linearWorkflow(), "3.0.0")
+		engine, _ := setup(t, v1)
+		store := engine.Templates()
+		n := 0
+		newest := func() string {
+			t.Helper()
+			n += 2 // the strict identity strategy: each task its own context
+			task := createTask(t, engine, v1, fmt.Sprintf(`{"even_number": %d}`, n))
+			_, cached := engine.resolved.get(templateRef{namespace: v1.NamespaceName, name: v1.Name})
+			require.True(t, cached, "the creation cached its template")
+			return task.Version
+		}
+		require.Equal(t, "1.0.0", newest())
+		require.Equal(t, "1.0.0", newest(), "from the cache")
+
+		_, err := store.Register(t.Context(), v3, "test")
+		require.NoError(t, err)
+		require.Equal(t, "3.0.0", newest(), "a version registered since")
+
+		_, err = store.Retire(t.Context(), v3.NamespaceName, v3.Name, "3.0.0")
+		require.NoError(t, err)
+		require.Equal(t, "1.0.0", newest(), "the newest retired since")
+
+		_, err = store.Register(t.Context(), v2, "test")
+		require.NoError(t, err)
+		require.Equal(t, "2.0.0", newest())
+		// 3.0.0 comes back with the id it had, lower than 2.0.0's.
+		_, err = store.Register(t.Context(), v3, "test")
+		require.NoError(t, err)
+		require.Equal(t, "3.0.0", newest(), "a retired version restored since")
+	})
+
+	t.Run("DefinitionChangedSince", func(t *testing.T) {
+		t.Parallel()
+		def := linearWorkflow()
+		strict := linearWorkflow()
+		strict.InputSchema = json.RawMessage(`{"type": "object", "required": ["even_number", "customer"]}`)
+		engine, _ := setup(t, def)
+		createTask(t, engine, def, `{"even_number": 2}`)
+
+		// Re-registered with a stricter schema: the cached definition would
+		// accept the context, the stored one does not.
+		_, err := engine.Templates().Register(t.Context(), strict, "test")
+		require.NoError(t, err)
+		_, err = engine.CreateTask(t.Context(), ctRequest(def, `{"even_number": 4}`))
+		var invalid *InvalidContextError
+		require.ErrorAs(t, err, &invalid)
+
+		// And back: the cached (strict) definition rejects the context, the
+		// stored one accepts it.
+		_, err = engine.Templates().Register(t.Context(), def, "test")
+		require.NoError(t, err)
+		task, err := engine.CreateTask(t.Context(), ctRequest(def, `{"even_number": 6}`))
+		require.NoError(t, err)
+		require.Len(t, task.Steps, 4)
+	})
+
+	t.Run("NamedVersionRetiredSince", func(t *testing.T) {
+		t.Parallel()
+		def := linearWorkflow()
+		engine, b := setup(t, def)
+		req := ctRequest(def, `{"even_number": 2}`)
+		req.Version = def.Version
+		_, err := engine.CreateTask(t.Context(), req)
+		require.NoError(t, err)
+		_, err = engine.Templates().Retire(t.Context(), def.NamespaceName, def.Name, def.Version)
+		require.NoError(t, err)
+		req.Context = json.RawMessage(`{"even_number": 4}`)
+		_, err = engine.CreateTask(t.Context(), req)
+		require.ErrorIs(t, err, ErrTemplateRetired)
+		require.Equal(t, 1, tplCount(t, b.pool, "SELECT count(*) FROM tasker.tasks"), "only the first task")
+	})
+}

@@ -119,6 +119,8 @@ type Engine struct {
 	sweepWake *timerSignal
 	// creates lets concurrent CreateTask calls share transactions.
 	creates createBatcher
+	// resolved keeps the templates that task creations named.
+	resolved templateCache
 }
 
 // NewEngine returns an Engine over pool, which must point at a database

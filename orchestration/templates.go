@@ -204,25 +204,33 @@ func (s *TemplateStore) List(ctx context.Context, namespace string, includeRetir
 // whole definition (and having pgx check it as JSON) for every task cost
 // more than the rest of the row.
 func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version string) (dbsqlc.TaskerTemplate, error) {
+	r, err := s.resolve(ctx, templateRef{namespace: namespace, name: name, version: version})
+	return r.tmpl, err
+}
+
+// resolve is Resolve, which also returns, for a request without a version,
+// the active versions it chose among (resolvedTemplate.activeVersions).
+func (s *TemplateStore) resolve(ctx context.Context, ref templateRef) (resolvedTemplate, error) {
+	namespace, name, version := ref.namespace, ref.name, ref.version
 	rows, err := s.pool.Query(ctx, resolveSQL, namespace, name, version)
 	if err != nil {
-		return dbsqlc.TaskerTemplate{}, fmt.Errorf("resolving template %s: %w", templateKey(namespace, name, version), err)
+		return resolvedTemplate{}, fmt.Errorf("resolving template %s: %w", templateKey(namespace, name, version), err)
 	}
 	versions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dbsqlc.TaskerTemplate])
 	if err != nil {
-		return dbsqlc.TaskerTemplate{}, fmt.Errorf("resolving template %s: %w", templateKey(namespace, name, version), err)
+		return resolvedTemplate{}, fmt.Errorf("resolving template %s: %w", templateKey(namespace, name, version), err)
 	}
 	if version != "" {
 		if len(versions) == 0 {
-			return dbsqlc.TaskerTemplate{}, fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrNotFound)
+			return resolvedTemplate{}, fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrNotFound)
 		}
 		if versions[0].Retired {
-			return versions[0], fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrTemplateRetired)
+			return resolvedTemplate{tmpl: versions[0]}, fmt.Errorf("template %s: %w", templateKey(namespace, name, version), ErrTemplateRetired)
 		}
-		return versions[0], nil
+		return resolvedTemplate{tmpl: versions[0]}, nil
 	}
 	if len(versions) == 0 {
-		return dbsqlc.TaskerTemplate{}, fmt.Errorf("template %s/%s (any version): %w", namespace, name, ErrNotFound)
+		return resolvedTemplate{}, fmt.Errorf("template %s/%s (any version): %w", namespace, name, ErrNotFound)
 	}
 	best := versions[0]
 	for _, v := range versions[1:] {
@@ -230,7 +238,7 @@ func (s *TemplateStore) Resolve(ctx context.Context, namespace, name, version st
 			best = v
 		}
 	}
-	return best, nil
+	return resolvedTemplate{tmpl: best, activeVersions: activeVersionList(versions)}, nil
 }
 
 // resolveSQL reads the template rows Resolve chooses from, in the column
