@@ -111,19 +111,14 @@ func (e *Engine) consumeResults(ctx context.Context) (read int, rest []decodedRe
 		if err != nil {
 			return err
 		}
-		done := make([]int64, 0, len(settled))
+		// The settled messages are deleted already (settleCompleteSQL).
 		left := make([]int64, 0, len(results)-len(settled))
 		rest = make([]decodedResult, 0, cap(left))
 		for _, r := range results {
-			if settled[r.msg.ID] {
-				done = append(done, r.msg.ID)
-			} else {
+			if !settled[r.msg.ID] {
 				left = append(left, r.msg.ID)
 				rest = append(rest, r)
 			}
-		}
-		if _, err := e.queue.Delete(ctx, tx, dispatch.ResultsQueue, done...); err != nil {
-			return err
 		}
 		hidden, err := e.queue.Hide(ctx, tx, dispatch.ResultsQueue, e.cfg.ResultVisibility, left...)
 		if err != nil {

@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taskerops/tasker/orchestration/dispatch"
+	"github.com/taskerops/tasker/orchestration/queue"
 )
 
 // The fast path of result processing: the successful results of one batch
@@ -54,6 +56,15 @@ ORDER BY i.pos`
 // batch, the one whose message the per-message path would have settled
 // last.
 //
+// acked: the result messages whose step and attempt were completed are
+// deleted, the duplicates in the batch included (the per-message path would
+// find them settled already); the caller locked them (ReadLocked).
+//
+// sent: each enqueued child gets its StepMessage on its namespace's step
+// queue, in the order of ready (pos, then name), and each queue that got
+// one is notified once (at commit). The statement has one such part per
+// step queue of the batch's tasks (settleCompleteSQLFor).
+//
 // It returns one row per completed step (ready false) and one per enqueued
 // child (ready true), with pos the position in the input of the message
 // that settled the step, or of the child's last parent.
@@ -69,7 +80,9 @@ ORDER BY i.pos`
 // ANY conditions left repeat what the joins already say.
 //
 // $1 task uuids, $2 step uuids, $3 attempts (parallel arrays, one element
-// per distinct step and attempt, in message order), $4 actor.
+// per distinct step and attempt, in message order), $4 actor, $5 message
+// ids, $6 their task uuids, $7 their step uuids, $8 their attempts
+// (parallel arrays, one element per successful result message).
 const settleCompleteSQL = `WITH input AS MATERIALIZED (
     SELECT i.task_uuid, i.step_uuid, i.attempt, i.pos
     FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY AS i (task_uuid, step_uuid, attempt, pos)
@@ -111,10 +124,56 @@ const settleCompleteSQL = `WITH input AS MATERIALIZED (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, attempt, actor, reason)
     SELECT step_uuid, task_uuid, 'pending', 'enqueued', attempts, $4::text, 'parents complete after ' || last_parent
     FROM ready
-)
+), acked AS (
+    DELETE FROM <results> AS m
+    -- An array of ids, so that each message is one lookup of the primary key.
+    WHERE m.msg_id = ANY (ARRAY(
+        SELECT r.msg_id
+        FROM unnest($5::bigint[], $6::uuid[], $7::uuid[], $8::bigint[]) AS r (msg_id, task_uuid, step_uuid, attempt)
+        JOIN completed c ON c.step_uuid = r.step_uuid AND c.task_uuid = r.task_uuid AND c.attempts = r.attempt))
+), messages AS MATERIALIZED (
+    SELECT t.namespace_name, r.pos, r.name,
+           jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.step_uuid, 'step_name', r.name,
+                              'namespace', t.namespace_name, 'correlation_id', t.correlation_id) AS body
+    FROM ready r JOIN tasker.tasks t ON t.task_uuid = r.task_uuid
+)<sent>
 SELECT false, c.task_uuid, c.step_uuid, c.name, c.attempts::bigint, c.pos FROM completed c
 UNION ALL
-SELECT true, r.task_uuid, r.step_uuid, r.name, r.attempts::bigint, r.pos FROM ready r`
+SELECT true, r.task_uuid, r.step_uuid, r.name, r.attempts::bigint, r.pos FROM ready r
+    CROSS JOIN (SELECT 0<notified> AS notified) n`
+
+// settleStatements caches settleCompleteSQLFor's statements by their
+// namespaces, joined by commas.
+var settleStatements sync.Map
+
+// settleCompleteSQLFor returns settleCompleteSQL for a batch whose tasks
+// are of namespaces (sorted, distinct, each a valid queue name's stem): a
+// sent part per namespace's step queue, which inserts the messages of
+// that namespace's ready steps, and its notification.
+func settleCompleteSQLFor(namespaces []string) string {
+	key := strings.Join(namespaces, ",")
+	if s, ok := settleStatements.Load(key); ok {
+		return s.(string) //nolint:forcetypeassert // only strings are stored
+	}
+	var sent, notified strings.Builder
+	for i, ns := range namespaces {
+		stepQueue := dispatch.StepQueue(ns)
+		cte := fmt.Sprintf("sent_%d", i)
+		fmt.Fprintf(&sent, `, %s AS (
+    INSERT INTO %s (vt, message)
+    SELECT clock_timestamp(), m.body FROM messages m WHERE m.namespace_name = '%s'
+    ORDER BY m.pos, m.name
+    RETURNING msg_id
+)`, cte, queue.Table(stepQueue), ns)
+		fmt.Fprintf(&notified, " + (SELECT count(pg_notify('%s', '%s')) FROM (SELECT FROM %s LIMIT 1) AS one)",
+			queue.Channel(stepQueue), stepQueue, cte)
+	}
+	s := strings.NewReplacer(
+		"<results>", queue.Table(dispatch.ResultsQueue), "<sent>", sent.String(), "<notified>", notified.String(),
+	).Replace(settleCompleteSQL)
+	actual, _ := settleStatements.LoadOrStore(key, s)
+	return actual.(string) //nolint:forcetypeassert // only strings are stored
+}
 
 // settleCountSQL counts the steps of several tasks by state, as
 // CountTaskStepsByState does for one, each task through the index on
@@ -186,9 +245,9 @@ type taskOutcome struct {
 // settleSuccesses settles the successful results among results in tx
 // (see settleCompleteSQL) and returns the ids of the messages it settled:
 // those whose step it completed, and their duplicates in the batch, which
-// the per-message path would have found already settled. The caller
-// deletes the settled messages in the same transaction and runs every
-// other message through the per-message path. Only tasks in
+// the per-message path would have found already settled. It deletes the
+// settled messages (in settleCompleteSQL); the caller runs every other
+// message through the per-message path. Only tasks in
 // steps_in_process are settled here: for them, settling the batch's steps
 // one by one would leave the task steps_in_process until the last one (a
 // step waiting for the orchestrator is in flight), so one evaluation at
@@ -203,12 +262,9 @@ func (e *Engine) settleSuccesses(ctx context.Context, tx pgx.Tx, results []decod
 	if err != nil {
 		return nil, err
 	}
-	completed, ready, err := e.completeSteps(ctx, tx, keys, locked)
+	completed, ready, err := e.completeSteps(ctx, tx, keys, successMessages(results), locked)
 	if err != nil || len(completed) == 0 {
 		return settled, err
-	}
-	if err := e.sendReady(ctx, tx, locked, ready); err != nil {
-		return nil, err
 	}
 	if err := e.evaluateTasks(ctx, tx, locked, outcomesByTask(completed, ready)); err != nil {
 		return nil, err
@@ -231,6 +287,28 @@ func successKey(r decodedResult) (settleKey, bool) {
 		return settleKey{}, false
 	}
 	return settleKey{task: r.result.TaskUUID, step: r.result.StepUUID, attempt: r.result.Attempt}, true
+}
+
+// resultMessages are the ids and keys of result messages, as parallel
+// arrays (settleCompleteSQL's $5 to $8).
+type resultMessages struct {
+	ids          []int64
+	tasks, steps []uuid.UUID
+	attempts     []int64
+}
+
+// successMessages returns the messages of results that report a success,
+// duplicates included.
+func successMessages(results []decodedResult) resultMessages {
+	var m resultMessages
+	for _, r := range results {
+		if key, ok := successKey(r); ok {
+			m.ids = append(m.ids, r.msg.ID)
+			m.tasks, m.steps = append(m.tasks, key.task), append(m.steps, key.step)
+			m.attempts = append(m.attempts, int64(key.attempt))
+		}
+	}
+	return m
 }
 
 // successKeys returns the distinct keys of the successful results, in
@@ -284,24 +362,29 @@ func (e *Engine) lockTasks(ctx context.Context, tx pgx.Tx, tasks []uuid.UUID) (m
 }
 
 // completeSteps runs settleCompleteSQL for the keys whose task is locked
-// and in steps_in_process, and returns the steps it completed and the
-// children it enqueued.
-func (e *Engine) completeSteps(ctx context.Context, tx pgx.Tx, keys []settleKey, locked map[uuid.UUID]lockedTask) (completed, ready []settledStep, err error) {
+// and in steps_in_process, which also deletes the messages of msgs whose
+// step it completed and sends the messages of the children it enqueued,
+// and returns the steps it completed and those children.
+func (e *Engine) completeSteps(ctx context.Context, tx pgx.Tx, keys []settleKey, msgs resultMessages, locked map[uuid.UUID]lockedTask) (completed, ready []settledStep, err error) {
 	var (
 		taskIDs, stepIDs []uuid.UUID
 		attempts         []int64
+		namespaces       []string
 	)
 	for _, k := range keys {
 		if task, ok := locked[k.task]; ok && task.state == TaskStepsInProcess {
 			taskIDs = append(taskIDs, k.task)
 			stepIDs = append(stepIDs, k.step)
 			attempts = append(attempts, int64(k.attempt))
+			namespaces = append(namespaces, task.namespace)
 		}
 	}
 	if len(stepIDs) == 0 {
 		return nil, nil, nil
 	}
-	rows, err := tx.Query(ctx, settleCompleteSQL, taskIDs, stepIDs, attempts, e.cfg.ProcessID)
+	slices.Sort(namespaces)
+	sql := settleCompleteSQLFor(slices.Compact(namespaces))
+	rows, err := tx.Query(ctx, sql, taskIDs, stepIDs, attempts, e.cfg.ProcessID, msgs.ids, msgs.tasks, msgs.steps, msgs.attempts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("completing %d steps: %w", len(stepIDs), err)
 	}
@@ -348,34 +431,6 @@ func outcomesByTask(completed, ready []settledStep) map[uuid.UUID]*taskOutcome {
 		}
 	}
 	return outcomes
-}
-
-// sendReady puts a message for each enqueued child on its namespace's
-// queue: one statement and one NOTIFY per queue. The bodies are those
-// sendSteps builds.
-func (e *Engine) sendReady(ctx context.Context, tx pgx.Tx, locked map[uuid.UUID]lockedTask, ready []settledStep) error {
-	var namespaces []string
-	bodies := map[string][]json.RawMessage{}
-	for _, s := range ready {
-		task := locked[s.task]
-		body, err := stepMessage(taskRef{uuid: s.task, namespace: task.namespace, correlationID: task.correlationID},
-			stepRef{uuid: s.step, name: s.name})
-		if err != nil {
-			return err
-		}
-		if _, ok := bodies[task.namespace]; !ok {
-			namespaces = append(namespaces, task.namespace)
-		}
-		bodies[task.namespace] = append(bodies[task.namespace], body)
-	}
-	slices.Sort(namespaces)
-	for _, ns := range namespaces {
-		queueName := dispatch.StepQueue(ns)
-		if _, err := e.queue.SendBatch(ctx, tx, queueName, bodies[ns], 0); err != nil {
-			return fmt.Errorf("sending %d steps to %s: %w", len(bodies[ns]), queueName, err)
-		}
-	}
-	return nil
 }
 
 // evaluateTasks does evaluateTask for each task whose steps the batch
