@@ -29,7 +29,8 @@ import (
 // is read. lockTasks passes them sorted, so that two orchestrators settling
 // overlapping batches take the locks in the same order and cannot deadlock
 // (every other path holds one task lock at a time).
-const settleLockTasksSQL = `SELECT t.task_uuid, t.state, t.namespace_name, t.correlation_id
+const settleLockTasksSQL = `-- name: SettleLockTasks (orchestration/settle.go)
+SELECT t.task_uuid, t.state, t.namespace_name, t.correlation_id
 FROM unnest($1::uuid[]) WITH ORDINALITY AS i (task_uuid, pos)
 CROSS JOIN LATERAL (
     SELECT t.task_uuid, t.state, t.namespace_name, t.correlation_id
@@ -83,7 +84,8 @@ ORDER BY i.pos`
 // per distinct step and attempt, in message order), $4 actor, $5 message
 // ids, $6 their task uuids, $7 their step uuids, $8 their attempts
 // (parallel arrays, one element per successful result message).
-const settleCompleteSQL = `WITH input AS MATERIALIZED (
+const settleCompleteSQL = `-- name: SettleComplete (orchestration/settle.go)
+WITH input AS MATERIALIZED (
     SELECT i.task_uuid, i.step_uuid, i.attempt, i.pos
     FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY AS i (task_uuid, step_uuid, attempt, pos)
     WHERE i.pos BETWEEN 1 AND cardinality($2::uuid[])
@@ -126,11 +128,12 @@ const settleCompleteSQL = `WITH input AS MATERIALIZED (
     FROM ready
 ), acked AS (
     DELETE FROM <results> AS m
-    -- An array of ids, so that each message is one lookup of the primary key.
-    WHERE m.msg_id = ANY (ARRAY(
-        SELECT r.msg_id
-        FROM unnest($5::bigint[], $6::uuid[], $7::uuid[], $8::bigint[]) AS r (msg_id, task_uuid, step_uuid, attempt)
-        JOIN completed c ON c.step_uuid = r.step_uuid AND c.task_uuid = r.task_uuid AND c.attempts = r.attempt))
+    USING unnest($5::bigint[], $6::uuid[], $7::uuid[], $8::bigint[]) AS r (msg_id, task_uuid, step_uuid, attempt)
+    JOIN completed c ON c.step_uuid = r.step_uuid AND c.task_uuid = r.task_uuid AND c.attempts = r.attempt
+    -- Each message one lookup of the primary key: an id array as a second
+    -- condition made each lookup walk the whole array, and a condition on a
+    -- subquery alone let the plan scan the table.
+    WHERE m.msg_id = r.msg_id
 ), messages AS MATERIALIZED (
     SELECT t.namespace_name, r.pos, r.name,
            jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.step_uuid, 'step_name', r.name,
@@ -179,7 +182,8 @@ func settleCompleteSQLFor(namespaces []string) string {
 // CountTaskStepsByState does for one, each task through the index on
 // (task_uuid, name) (the lateral subquery cannot become a hash join with a
 // scan of the whole table). $1 task uuids.
-const settleCountSQL = `SELECT i.task_uuid, c.state, c.steps
+const settleCountSQL = `-- name: SettleCount (orchestration/settle.go)
+SELECT i.task_uuid, c.state, c.steps
 FROM unnest($1::uuid[]) AS i (task_uuid)
 CROSS JOIN LATERAL (
     SELECT ws.state, count(*)::integer AS steps FROM tasker.workflow_steps ws
@@ -194,7 +198,8 @@ CROSS JOIN LATERAL (
 // is one index lookup.
 // $1 task uuids, $2 from states, $3 to states, $4 whether the to state is
 // terminal, $5 reasons (parallel arrays), $6 actor.
-const settleTransitionTasksSQL = `WITH input AS MATERIALIZED (
+const settleTransitionTasksSQL = `-- name: SettleTransitionTasks (orchestration/settle.go)
+WITH input AS MATERIALIZED (
     SELECT i.task_uuid, i.from_state, i.to_state, i.terminal, i.reason
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::text[]) WITH ORDINALITY
         AS i (task_uuid, from_state, to_state, terminal, reason, n)
