@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskerops/tasker/orchestration/dispatch"
+	"github.com/taskerops/tasker/orchestration/queue"
 	"github.com/taskerops/tasker/orchestration/template"
 )
 
@@ -40,10 +42,31 @@ func TestSettleManyTasksInOneTransaction(t *testing.T) {
 		}
 	}
 	sbRunAllSteps(t, b)
+	// The workers of each namespace are woken: its step queue's channel is
+	// notified, with the queue's name.
+	listener, err := b.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer listener.Release()
+	channels := map[string]string{}
+	for _, def := range defs {
+		stepQueue := dispatch.StepQueue(def.NamespaceName)
+		channels[queue.Channel(stepQueue)] = stepQueue
+		_, err := listener.Exec(ctx, "LISTEN "+pgx.Identifier{queue.Channel(stepQueue)}.Sanitize())
+		require.NoError(t, err)
+	}
 	read, err := engine.ProcessResults(ctx)
 	require.NoError(t, err)
 	require.Equal(t, len(tasks), read)
 	frRequireQueueEmpty(t, b, dispatch.ResultsQueue)
+	notified := map[string]string{}
+	for len(notified) < len(channels) {
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := listener.Conn().WaitForNotification(waitCtx)
+		cancel()
+		require.NoError(t, err, "notified so far: %v", notified)
+		notified[n.Channel] = n.Payload
+	}
+	require.Equal(t, channels, notified)
 
 	// Every root was completed, and every child released, by one transaction.
 	var completions, enqueued, transactions int
