@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -146,8 +147,16 @@ SELECT true, r.task_uuid, r.step_uuid, r.name, r.attempts::bigint, r.pos FROM re
     CROSS JOIN (SELECT 0<notified> AS notified) n`
 
 // settleStatements caches settleCompleteSQLFor's statements by their
-// namespaces, joined by commas.
-var settleStatements sync.Map
+// namespaces, joined by commas; settleStatementCount counts its entries.
+// A batch's namespaces are few, but their combinations are not bounded: past
+// maxSettleStatements the cache starts empty again.
+var (
+	settleStatements     sync.Map
+	settleStatementCount atomic.Int64
+)
+
+// maxSettleStatements bounds settleStatements.
+const maxSettleStatements = 256
 
 // settleCompleteSQLFor returns settleCompleteSQL for a batch whose tasks
 // are of namespaces (sorted, distinct, each a valid queue name's stem): a
@@ -174,8 +183,12 @@ func settleCompleteSQLFor(namespaces []string) string {
 	s := strings.NewReplacer(
 		"<results>", queue.Table(dispatch.ResultsQueue), "<sent>", sent.String(), "<notified>", notified.String(),
 	).Replace(settleCompleteSQL)
-	actual, _ := settleStatements.LoadOrStore(key, s)
-	return actual.(string) //nolint:forcetypeassert // only strings are stored
+	if settleStatementCount.Add(1) > maxSettleStatements {
+		settleStatements.Clear()
+		settleStatementCount.Store(1)
+	}
+	settleStatements.Store(key, s)
+	return s
 }
 
 // settleCountSQL counts the steps of several tasks by state, as
