@@ -81,7 +81,7 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 	if err != nil {
 		return nil, err
 	}
-	n, err := e.newTask(resolved, req)
+	n, err := e.prepareTask(resolved, req)
 	if err != nil && cached {
 		// The cached template may be out of date: the request is judged by
 		// the stored one.
@@ -89,7 +89,7 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 		if resolved, _, err = e.resolveTemplate(ctx, ref); err != nil {
 			return nil, err
 		}
-		n, err = e.newTask(resolved, req)
+		n, err = e.prepareTask(resolved, req)
 	}
 	if err != nil {
 		return nil, err
@@ -108,9 +108,9 @@ func (e *Engine) createTask(ctx context.Context, req CreateTaskRequest) (*Task, 
 	}
 }
 
-// newTask validates req's context against the template and computes the
+// prepareTask validates req's context against the template and computes the
 // task's identity, and returns the task to write.
-func (e *Engine) newTask(resolved resolvedTemplate, req CreateTaskRequest) (*newTask, error) {
+func (e *Engine) prepareTask(resolved resolvedTemplate, req CreateTaskRequest) (*newTask, error) {
 	taskContext, err := e.checkContext(resolved.tmpl, req.Context)
 	if err != nil {
 		return nil, err

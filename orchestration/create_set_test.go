@@ -25,7 +25,7 @@ func csNewTask(t *testing.T, engine *Engine, req CreateTaskRequest) *newTask {
 	t.Helper()
 	resolved, err := engine.templates.resolve(t.Context(), templateRef{namespace: req.Namespace, name: req.Name, version: req.Version})
 	require.NoError(t, err)
-	n, err := engine.newTask(resolved, req)
+	n, err := engine.prepareTask(resolved, req)
 	require.NoError(t, err)
 	return n
 }
