@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,11 +21,60 @@ const maxCreateBatch = 64
 // task as for many. A call that finds no flush running starts one at once,
 // so nothing waits when the engine is idle; calls that arrive while a flush
 // runs wait, and the next flush takes all of them (up to maxCreateBatch)
-// together. One flush runs at a time. The zero value is ready to use.
+// together. One flush runs at a time.
+//
+// After a flush of several calls, the next one first gathers: it waits, up
+// to Config.CreateBatchWait, until as many more calls wait as that flush
+// answered. Clients that create tasks one after another (a loop of POST
+// /v1/tasks, several of them at once) send their next task as soon as they
+// have their answer; without the wait, the flush that starts a moment
+// after the last answer takes only the calls that arrived during it, and
+// those clients split into two halves that take turns, each flush half as
+// large. A flush of one call does not gather, so a lone client never
+// waits. The zero value is ready to use.
 type createBatcher struct {
 	mu       sync.Mutex
 	waiting  []*createCall
 	flushing bool
+	// arrived receives a signal (without blocking, so several arrivals may
+	// make one) when a call starts waiting; made on first use.
+	arrived chan struct{}
+}
+
+// arrivals returns b.arrived, making it on first use. b.mu must be held.
+func (b *createBatcher) arrivals() chan struct{} {
+	if b.arrived == nil {
+		b.arrived = make(chan struct{}, 1)
+	}
+	return b.arrived
+}
+
+// gather waits, up to wait, until answered more calls wait than wait now
+// (at most maxCreateBatch in all), or returns at once when wait is not
+// positive.
+func (b *createBatcher) gather(answered int, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	b.mu.Lock()
+	target := min(len(b.waiting)+answered, maxCreateBatch)
+	arrived := b.arrivals()
+	b.mu.Unlock()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		n := len(b.waiting)
+		b.mu.Unlock()
+		if n >= target {
+			return
+		}
+		select {
+		case <-arrived:
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 // createCall is one CreateTask call waiting for its task to be written.
@@ -67,7 +117,12 @@ func (e *Engine) createBatched(ctx context.Context, n *newTask) (*Task, error) {
 	b.waiting = append(b.waiting, call)
 	start := !b.flushing
 	b.flushing = true
+	arrived := b.arrivals()
 	b.mu.Unlock()
+	select {
+	case arrived <- struct{}{}:
+	default: // a signal is pending already
+	}
 	if start {
 		go e.flushCreates() //nolint:contextcheck // the flush serves many callers, on a context of its own (flushContext)
 	}
@@ -83,10 +138,14 @@ func (e *Engine) createBatched(ctx context.Context, n *newTask) (*Task, error) {
 }
 
 // flushCreates writes the waiting creations, a batch at a time, until none
-// is left.
+// is left; after a batch of several, it gathers the next (createBatcher).
 func (e *Engine) flushCreates() {
 	b := &e.creates
+	answered := 0
 	for {
+		if answered > 1 {
+			b.gather(answered, e.cfg.CreateBatchWait)
+		}
 		b.mu.Lock()
 		// Calls whose caller gave up are dropped before their statement is
 		// sent.
@@ -111,6 +170,7 @@ func (e *Engine) flushCreates() {
 		if len(batch) > 0 {
 			e.createTogether(batch)
 		}
+		answered = len(batch)
 	}
 }
 

@@ -537,3 +537,72 @@ func TestCreateTaskManyConcurrently(t *testing.T) {
 		drive(t, engine, b, finished(t, engine, id))
 	}
 }
+
+// Clients that create tasks one after another share transactions of all
+// their tasks: after a flush of several calls, the next waits for as many
+// more (CreateBatchWait) before it starts. With nobody coming, the wait
+// ends, and the batcher stops.
+func TestCreateTaskGathersTheCallersOfTheLastFlush(t *testing.T) {
+	t.Parallel()
+	linear, blocker := linearWorkflow(), blockerWorkflow()
+
+	// Three clients' first tasks wait behind a held flush, so that they
+	// share the next one; each client then creates its second task as soon
+	// as it has its first, and those are gathered.
+	t.Run("ClientsThatComeBack", func(t *testing.T) {
+		t.Parallel()
+		engine, b := setup(t, linear, blocker)
+		engine.cfg.CreateBatchWait = 5 * time.Second // far longer than the clients take to come back
+		blk := cbBlock(t, engine, b, blocker)
+		const clients = 3
+		first, second := make([]cbCreated, clients), make([]cbCreated, clients)
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Go(func() {
+				first[i].task, first[i].err = engine.CreateTask(t.Context(), ctRequest(linear, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1))))
+				if first[i].err != nil {
+					return
+				}
+				second[i].task, second[i].err = engine.CreateTask(t.Context(), ctRequest(linear, fmt.Sprintf(`{"even_number": %d}`, 100+2*(i+1))))
+			})
+		}
+		cbWaitForWaiting(t, engine, clients)
+		blk.release(t)
+		wg.Wait()
+		var firsts, seconds []uuid.UUID
+		for i := range clients {
+			require.NoError(t, first[i].err)
+			require.NoError(t, second[i].err)
+			firsts, seconds = append(firsts, first[i].task.UUID), append(seconds, second[i].task.UUID)
+		}
+		require.Equal(t, 1, cbTransactions(t, b, firsts), "the first tasks shared the flush after the held one")
+		require.Equal(t, 1, cbTransactions(t, b, seconds), "the second tasks were gathered into one flush")
+		require.Equal(t, 2, cbTransactions(t, b, append(firsts, seconds...)))
+	})
+
+	t.Run("NobodyComesBack", func(t *testing.T) {
+		t.Parallel()
+		engine, b := setup(t, linear, blocker)
+		engine.cfg.CreateBatchWait = 20 * time.Millisecond
+		blk := cbBlock(t, engine, b, blocker)
+		results := make([]cbCreated, 2)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Go(func() {
+				results[i].task, results[i].err = engine.CreateTask(t.Context(), ctRequest(linear, fmt.Sprintf(`{"even_number": %d}`, 2*(i+1))))
+			})
+		}
+		cbWaitForWaiting(t, engine, len(results))
+		blk.release(t)
+		wg.Wait()
+		for _, r := range results {
+			require.NoError(t, r.err)
+		}
+		require.Eventually(t, func() bool {
+			engine.creates.mu.Lock()
+			defer engine.creates.mu.Unlock()
+			return !engine.creates.flushing
+		}, 10*time.Second, 2*time.Millisecond, "the batcher stops after its wait")
+		cbRequireAsStored(t, engine, b, linear, createTask(t, engine, linear, `{"even_number": 1000}`))
+	})
+}

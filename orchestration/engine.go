@@ -30,6 +30,12 @@ type Config struct {
 	ProcessID string
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
+	// CreateBatchWait is how long, after a shared task-creation transaction
+	// of several tasks, the next one waits for as many more creations to
+	// arrive (see createBatcher): clients creating tasks one after another
+	// then share transactions of all their tasks. Default 2ms; negative: no
+	// wait.
+	CreateBatchWait time.Duration
 	// ResultBatchSize is how many result messages one round reads; the
 	// successful ones are settled together in one transaction. Default 64.
 	ResultBatchSize int
@@ -71,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CreateBatchWait == 0 {
+		c.CreateBatchWait = 2 * time.Millisecond
 	}
 	if c.ResultBatchSize <= 0 {
 		c.ResultBatchSize = 64

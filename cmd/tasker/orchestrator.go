@@ -62,6 +62,9 @@ func newOrchestratorCommand() *cobra.Command {
 				return err
 			}
 			cfg.Logger = logger
+			if cfg.CreateBatchWait == 0 {
+				cfg.CreateBatchWait = -1 // the flag's 0 turns the wait off; the Config's 0 means the default
+			}
 			return runOrchestrator(cmd.Context(), logger, db.url, cfg, server, token, !skipMigration)
 		},
 	}
@@ -73,6 +76,7 @@ func newOrchestratorCommand() *cobra.Command {
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", time.Second, "how often to look for results when no notification arrives")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", 5*time.Second, "how often to look for due retries and expired claims")
 	fs.DurationVar(&cfg.LeaseGrace, "lease-grace", 30*time.Second, "how long after a claim expired the sweeper re-enqueues the step itself")
+	fs.DurationVar(&cfg.CreateBatchWait, "create-batch-wait", 2*time.Millisecond, "after a shared task-creation transaction of several tasks, how long the next waits for as many more creations (clients creating tasks one after another); 0: no wait")
 	fs.IntVar(&cfg.ResultBatchSize, "result-batch-size", 64, "result messages read per round")
 	fs.IntVar(&cfg.ResultWorkers, "result-workers", 8, "results that the batch transaction did not settle (failures, duplicates, ...) processed at once, each in its own transaction (the pool gets this many connections more than 8)")
 	fs.BoolVar(&skipMigration, "skip-migrations", false, "do not apply migrations at start")
