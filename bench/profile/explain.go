@@ -38,8 +38,8 @@ type hotStatement struct {
 	takesUUIDs bool
 }
 
-// explained lists the statements -explain explains: the worker's claim and
-// outcome, the orchestrator's release of a completed step's children, and
+// explained lists the statements -explain explains: the creation of a
+// batch of tasks, the worker's claim and outcome, the orchestrator's release of a completed step's children, and
 // the reads of the workload's step queue and of the results queue.
 func explained(namespace string) []hotStatement {
 	stepQueue := queue.Table(dispatch.StepQueue(namespace))
@@ -53,6 +53,13 @@ func explained(namespace string) []hotStatement {
 		return "INSERT INTO " + table + " (vt, message) VALUES (clock_timestamp() - interval '1 second', '{}')"
 	}
 	return []hotStatement{{
+		name: "CreateTasks", source: "orchestration/create_insert.go (createSetSQLText): the tasks of a shared creation, with their steps, edges, history and root messages",
+		match: sqlcNamed("CreateTasks"), takesUUIDs: true,
+		// Deleting the tasks deletes their steps (ON DELETE CASCADE); the
+		// edges and transitions left behind cannot collide with the new ones,
+		// whose step uuids and ids are new.
+		rewind: `DELETE FROM tasker.tasks WHERE task_uuid = ANY($1::uuid[])`,
+	}, {
 		name: "the claim", source: "orchestration/dispatch/claim.go (claimSQL): a worker claims a batch of steps and loads their inputs",
 		match: func(sql string) bool { return strings.HasPrefix(sql, "WITH RECURSIVE wanted AS (") }, takesUUIDs: true,
 		rewind: `UPDATE tasker.workflow_steps SET state = 'enqueued', attempts = attempts - 1, claimed_by = NULL,
@@ -109,25 +116,45 @@ func newTracer(hot []hotStatement) *tracer {
 
 // TraceQueryStart records the call's arguments when it is a hot statement.
 func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	i := t.lookup(data.SQL)
+	t.record(data.SQL, data.Args)
+	return ctx
+}
+
+// TraceQueryEnd does nothing.
+func (t *tracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TraceBatchStart does nothing: the statements of a batch (a pipeline, as
+// the engine sends its creations) come one by one to TraceBatchQuery.
+func (t *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+// TraceBatchQuery records the call's arguments when it is a hot statement.
+func (t *tracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	t.record(data.SQL, data.Args)
+}
+
+// TraceBatchEnd does nothing.
+func (t *tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// record keeps a call's text and, in the sample, its arguments when it is
+// a hot statement.
+func (t *tracer) record(sql string, callArgs []any) {
+	i := t.lookup(sql)
 	if i < 0 {
-		return ctx
+		return
 	}
-	args := append([]any(nil), data.Args...)
+	args := append([]any(nil), callArgs...)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.sql[i] = data.SQL
+	t.sql[i] = sql
 	t.calls[i]++
 	if len(t.samples[i]) < samplesKept {
 		t.samples[i] = append(t.samples[i], args)
 	} else if j := rand.IntN(t.calls[i]); j < samplesKept { //nolint:gosec // a sample, not a secret
 		t.samples[i][j] = args
 	}
-	return ctx
 }
-
-// TraceQueryEnd does nothing.
-func (t *tracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // lookup returns the index of the hot statement sql is, or -1.
 func (t *tracer) lookup(sql string) int {

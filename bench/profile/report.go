@@ -21,7 +21,7 @@ import (
 var postgresSettings = []string{
 	"fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "wal_level", "wal_buffers",
 	"commit_delay", "max_wal_size", "checkpoint_timeout", "shared_buffers", "work_mem",
-	"effective_io_concurrency", "max_connections", "autovacuum", "track_commit_timestamp", "pg_stat_statements.track",
+	"effective_io_concurrency", "max_connections", "autovacuum", "track_commit_timestamp", "pg_stat_statements.track", "pg_stat_statements.track_planning",
 }
 
 // printMachine prints the machine the run is on.
@@ -156,15 +156,16 @@ func printStatements(w io.Writer, res *results) {
 	}
 	fmt.Fprintf(w, "\nstatements by total execution time (pg_stat_statements; nested ones, run inside another statement, are part of its time):\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "CALLS\tPER STEP\tTOTAL MS\t% TIME\tMEAN MS\tHIT/CALL\tREAD/CALL\tROWS/CALL\tWAL B/CALL\t\tSTATEMENT")
+	fmt.Fprintln(tw, "CALLS\tPER STEP\tTOTAL MS\t% TIME\tMEAN MS\tPLANS\tPLAN MS/PLAN\tHIT/CALL\tREAD/CALL\tROWS/CALL\tWAL B/CALL\t\tSTATEMENT")
 	for _, s := range res.statements[:min(res.cfg.top, len(res.statements))] {
 		calls := float64(max(s.calls, 1))
 		label := labelOf(s.query)
 		if !s.topLevel {
 			label = "(nested) " + label
 		}
-		fmt.Fprintf(tw, "%d\t%.2f\t%.0f\t%.1f\t%.3f\t%.1f\t%.2f\t%.2f\t%.0f\t\t%s\n",
+		fmt.Fprintf(tw, "%d\t%.2f\t%.0f\t%.1f\t%.3f\t%d\t%.3f\t%.1f\t%.2f\t%.2f\t%.0f\t\t%s\n",
 			s.calls, float64(s.calls)/steps, s.totalMs, 100*s.totalMs/max(total, 1e-9), s.totalMs/calls,
+			s.plans, s.planMs/float64(max(s.plans, 1)),
 			float64(s.blocksHit)/calls, float64(s.blocksRead)/calls, float64(s.rows)/calls, s.walBytes/calls, label)
 	}
 	_ = tw.Flush()

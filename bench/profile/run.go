@@ -23,14 +23,15 @@ const database = "tasker"
 
 // serverSettings are the settings the profiler adds to pgcluster's durable
 // defaults: pg_stat_statements tracking nested statements too (those of
-// foreign-key checks and functions), commit timestamps, which the timings
+// foreign-key checks and functions) and planning time, commit timestamps, which the timings
 // are computed from, and the timing of WAL flushes.
 var serverSettings = map[string]string{
-	"shared_preload_libraries": "pg_stat_statements",
-	"pg_stat_statements.track": "all",
-	"pg_stat_statements.max":   "10000",
-	"track_commit_timestamp":   "on",
-	"track_wal_io_timing":      "on",
+	"shared_preload_libraries":          "pg_stat_statements",
+	"pg_stat_statements.track":          "all",
+	"pg_stat_statements.track_planning": "on",
+	"pg_stat_statements.max":            "10000",
+	"track_commit_timestamp":            "on",
+	"track_wal_io_timing":               "on",
 }
 
 // profiler is one run: its PostgreSQL, the system under test and the

@@ -139,16 +139,16 @@ func (p *profiler) begin(ctx context.Context) (counters, serverStats, error) {
 
 // statement is one row of pg_stat_statements.
 type statement struct {
-	topLevel                           bool
-	calls, blocksHit, blocksRead, rows int64
-	totalMs, walBytes                  float64
-	query                              string
+	topLevel                                  bool
+	calls, plans, blocksHit, blocksRead, rows int64
+	totalMs, planMs, walBytes                 float64
+	query                                     string
 }
 
 // readStatements reads pg_stat_statements for the database, leaving out
 // the profiler's own statements, by total execution time.
 func (p *profiler) readStatements(ctx context.Context) ([]statement, error) {
-	rows, err := p.db.Query(ctx, tag+`SELECT toplevel, calls, shared_blks_hit, shared_blks_read, rows, total_exec_time, wal_bytes::float8, query
+	rows, err := p.db.Query(ctx, tag+`SELECT toplevel, calls, plans, total_plan_time, shared_blks_hit, shared_blks_read, rows, total_exec_time, wal_bytes::float8, query
 		FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE $1
 		ORDER BY total_exec_time DESC`, strings.TrimSpace(tag)+"%")
@@ -157,7 +157,7 @@ func (p *profiler) readStatements(ctx context.Context) ([]statement, error) {
 	}
 	var all []statement
 	var s statement
-	_, err = pgx.ForEachRow(rows, []any{&s.topLevel, &s.calls, &s.blocksHit, &s.blocksRead, &s.rows, &s.totalMs, &s.walBytes, &s.query}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&s.topLevel, &s.calls, &s.plans, &s.planMs, &s.blocksHit, &s.blocksRead, &s.rows, &s.totalMs, &s.walBytes, &s.query}, func() error {
 		all = append(all, s)
 		return nil
 	})
