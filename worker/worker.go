@@ -31,8 +31,9 @@ type Config struct {
 	Registry *Registry
 	// Concurrency bounds the steps in flight. Default 16.
 	Concurrency int
-	// PollInterval, VisibilityTimeout, LeaseMargin: see ProcessorConfig.
-	PollInterval, VisibilityTimeout, LeaseMargin time.Duration
+	// PollInterval, ReadGather, VisibilityTimeout, LeaseMargin: see
+	// ProcessorConfig.
+	PollInterval, ReadGather, VisibilityTimeout, LeaseMargin time.Duration
 	// ShutdownGrace is how long running steps may take to finish after the
 	// worker is told to stop; the rest are handed back. Default 30s.
 	ShutdownGrace time.Duration
@@ -112,7 +113,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Worker, error) {
 	bus := NewBus()
 	processor, err := NewProcessor(pool, bus, ProcessorConfig{
 		WorkerID: cfg.WorkerID, Namespaces: cfg.Namespaces, Concurrency: cfg.Concurrency,
-		VisibilityTimeout: cfg.VisibilityTimeout, PollInterval: cfg.PollInterval,
+		VisibilityTimeout: cfg.VisibilityTimeout, PollInterval: cfg.PollInterval, ReadGather: cfg.ReadGather,
 		LeaseMargin: cfg.LeaseMargin, Logger: cfg.Logger, Metrics: metrics,
 	})
 	if err != nil {

@@ -69,7 +69,9 @@ func (f *fixture) startWorker(t *testing.T, registry *Registry, cfg Config) func
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = "worker-" + uuid.NewString()[:8]
 	}
-	cfg.PollInterval = 50 * time.Millisecond
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
 	w, err := New(newPool(t, f.db.URL), cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -385,6 +387,55 @@ func TestWorkerExtendsTheLeaseOfLongSteps(t *testing.T) {
 	require.Eventually(t, func() bool { return leaseOf().After(first) }, 5*time.Second, 50*time.Millisecond, "the lease is extended while the handler runs")
 	close(release)
 	f.waitForState(t, taskUUID, orchestration.TaskComplete)
+}
+
+func TestWorkerGathersItsReadsUnderLoad(t *testing.T) {
+	t.Parallel()
+	def := template.Definition{
+		NamespaceName: "w_gather", Name: "one_step", Version: "1.0.0", IdentityStrategy: template.IdentityAlwaysUnique,
+		Steps: []template.Step{{Name: "only", Handler: template.Handler{Callable: "w_gather.Only"}}},
+	}
+	f := setup(t, def)
+	registry := NewRegistry()
+	registry.MustRegister("w_gather.Only", HandlerFunc(okHandler))
+	createAll := func(n int) []uuid.UUID {
+		tasks := make([]uuid.UUID, n)
+		for i := range tasks {
+			tasks[i] = f.create(t, def)
+		}
+		return tasks
+	}
+	waitAll := func(tasks []uuid.UUID) []*orchestration.Task {
+		done := make([]*orchestration.Task, len(tasks))
+		for i, id := range tasks {
+			done[i] = f.waitForState(t, id, orchestration.TaskComplete)
+		}
+		return done
+	}
+
+	// A burst waiting when the worker starts: its first round reads all of
+	// it, gatherAfter messages or more. Wake-ups then come from the queue's
+	// notifications alone (no poll), so the next round is the one the next
+	// task's notification starts.
+	burst := createAll(gatherAfter + 2)
+	const gather = 3 * time.Second
+	f.startWorker(t, registry, Config{Namespaces: []string{"w_gather"}, Concurrency: 64, ReadGather: gather, PollInterval: time.Hour})
+	waitAll(burst)
+
+	// Three tasks created one after another, each in its own transaction:
+	// the first one's notification wakes the worker, which waits before it
+	// reads, so that one read, and one claim, takes all three.
+	started := map[time.Time]int{}
+	for _, task := range waitAll(createAll(3)) {
+		started[*task.Step("only").StartedAt]++
+	}
+	require.Len(t, started, 1, "the three steps were claimed in one transaction (one started_at): %v", started)
+
+	// That round read three messages, fewer than gatherAfter: the next
+	// task is read at once, without the wait.
+	began := time.Now()
+	waitAll(createAll(1))
+	require.Less(t, time.Since(began), gather/2, "a lone task waits for no gathering")
 }
 
 // gaugeValue reads the gauge called name from reg.

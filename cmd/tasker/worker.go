@@ -31,6 +31,7 @@ type workerOptions struct {
 	healthListen  string
 	metricsListen string
 	pollInterval  time.Duration
+	readGather    time.Duration
 	visibility    time.Duration
 	leaseMargin   time.Duration
 	shutdownGrace time.Duration
@@ -64,6 +65,7 @@ On SIGTERM the worker stops reading, lets running steps finish within
 	fs.StringVar(&o.healthListen, "health-listen", envOr("TASKER_HEALTH_LISTEN", ":8081"), "address for /healthz, /readyz (and /metrics unless --metrics-listen is set) (env TASKER_HEALTH_LISTEN)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", envOr("TASKER_METRICS_LISTEN", ""), "separate address for /metrics (env TASKER_METRICS_LISTEN)")
 	fs.DurationVar(&o.pollInterval, "poll-interval", time.Second, "how often to read the queues when no notification arrives")
+	fs.DurationVar(&o.readGather, "read-gather", 4*time.Millisecond, "after a round of reads that took 8 or more step messages, how long the next waits, once woken, before it reads (so that one read takes the steps of several commits); 0: no wait")
 	fs.DurationVar(&o.visibility, "visibility-timeout", 30*time.Second, "how long a read step message stays hidden from other workers before it is claimed")
 	fs.DurationVar(&o.leaseMargin, "lease-margin", 10*time.Second, "added to a step's timeout to make its claim lease; a worker silent that long after the timeout is presumed dead")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running steps may take to finish on SIGTERM")
@@ -94,9 +96,13 @@ func (o *workerOptions) run(ctx context.Context, logs io.Writer) error {
 	defer pool.Close()
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	readGather := o.readGather
+	if readGather == 0 {
+		readGather = -1 // the flag's 0 turns the wait off; the Config's 0 means the default
+	}
 	w, err := worker.New(pool, worker.Config{
 		WorkerID: o.workerID, Namespaces: namespaces, Registry: registry, Concurrency: o.concurrency,
-		PollInterval: o.pollInterval, VisibilityTimeout: o.visibility, LeaseMargin: o.leaseMargin, ShutdownGrace: o.shutdownGrace,
+		PollInterval: o.pollInterval, ReadGather: readGather, VisibilityTimeout: o.visibility, LeaseMargin: o.leaseMargin, ShutdownGrace: o.shutdownGrace,
 		Metrics: metrics, Logger: logger,
 	})
 	if err != nil {
