@@ -55,10 +55,11 @@ func explained(namespace string) []hotStatement {
 	return []hotStatement{{
 		name: "CreateTasks", source: "orchestration/create_insert.go (createSetSQLText): the tasks of a shared creation, with their steps, edges, history and root messages",
 		match: sqlcNamed("CreateTasks"), takesUUIDs: true,
-		// Deleting the tasks deletes their steps (ON DELETE CASCADE); the
-		// edges and transitions left behind cannot collide with the new ones,
-		// whose step uuids and ids are new.
-		rewind: `DELETE FROM tasker.tasks WHERE task_uuid = ANY($1::uuid[])`,
+		// The tasks and their steps go; the edges and transitions left
+		// behind cannot collide with the new ones, whose step uuids and ids
+		// are new.
+		rewind: `WITH steps AS (DELETE FROM tasker.workflow_steps WHERE task_uuid = ANY($1::uuid[]))
+DELETE FROM tasker.tasks WHERE task_uuid = ANY($1::uuid[])`,
 	}, {
 		name: "the claim", source: "orchestration/dispatch/claim.go (claimSQL): a worker claims a batch of steps and loads their inputs",
 		match: func(sql string) bool { return strings.HasPrefix(sql, "WITH RECURSIVE wanted AS (") }, takesUUIDs: true,

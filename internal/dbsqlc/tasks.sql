@@ -6,9 +6,9 @@ SELECT task_uuid FROM tasker.tasks WHERE identity_hash = @identity_hash;
 -- name: LockTask :one
 -- Every change the orchestrator makes to a task or its steps happens under
 -- this lock, which serializes concurrent orchestrators per task. It is NO KEY
--- UPDATE, the lock an UPDATE of the task takes anyway: unlike FOR UPDATE it
--- lets the foreign-key checks of workers' inserts (step transitions) proceed
--- instead of waiting for the orchestrator's transaction.
+-- UPDATE, the lock an UPDATE of the task takes anyway; FOR UPDATE would also
+-- hold up foreign-key checks of rows referencing the task (none has such a
+-- key today: see migrations 0004 to 0006).
 SELECT * FROM tasker.tasks WHERE task_uuid = @task_uuid FOR NO KEY UPDATE;
 
 -- name: LockTaskWithStep :one

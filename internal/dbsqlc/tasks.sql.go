@@ -201,9 +201,9 @@ SELECT task_uuid, template_id, namespace_name, name, version, state, context, id
 
 // Every change the orchestrator makes to a task or its steps happens under
 // this lock, which serializes concurrent orchestrators per task. It is NO KEY
-// UPDATE, the lock an UPDATE of the task takes anyway: unlike FOR UPDATE it
-// lets the foreign-key checks of workers' inserts (step transitions) proceed
-// instead of waiting for the orchestrator's transaction.
+// UPDATE, the lock an UPDATE of the task takes anyway; FOR UPDATE would also
+// hold up foreign-key checks of rows referencing the task (none has such a
+// key today: see migrations 0004 to 0006).
 func (q *Queries) LockTask(ctx context.Context, db DBTX, taskUuid uuid.UUID) (TaskerTask, error) {
 	row := db.QueryRow(ctx, lockTask, taskUuid)
 	var i TaskerTask
