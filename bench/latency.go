@@ -104,7 +104,7 @@ func (b *bench) latencyPhase(ctx context.Context) (_ *latencyResult, err error) 
 	res.Dispatch = summarizeDispatch(steps)
 	res.Dispatch.addWorkerMetric(metricBefore, metricAfter, metricErr)
 	res.Breakdown = summarizeBreakdown(steps, linear, mixed)
-	fmt.Fprintf(b.out, "  done in %.1fs; load average %s\n", res.Phase.Seconds, res.Phase.LoadAverageEnd)
+	fmt.Fprintf(b.out, "  done in %.1fs; %s\n", res.Phase.Seconds, res.Phase.host())
 	bd := res.Breakdown
 	fmt.Fprintf(b.out, "  p50 between commits: POST → task created and root steps enqueued %s; per step: enqueue → claim %s, "+
 		"claim → result recorded %s, recorded → settled by the orchestrator %s\n",

@@ -82,7 +82,7 @@ func (b *bench) riverPhase(ctx context.Context, rep int) (_ *riverResult, err er
 		res.PeakRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
 		res.CPUSeconds = (time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())).Seconds()
 	}
-	fmt.Fprintf(b.out, "  %d jobs in %.2fs: %.0f jobs/s; load average %s\n", res.Jobs, res.Seconds, res.JobsPerSecond, res.Phase.LoadAverageEnd)
+	fmt.Fprintf(b.out, "  %d jobs in %.2fs: %.0f jobs/s; %s\n", res.Jobs, res.Seconds, res.JobsPerSecond, res.Phase.host())
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,8 @@ type snapshot struct {
 	// live and ended; selfCPU that of this process.
 	postgresCPU, selfCPU time.Duration
 	load                 string
+	// ticks are the machine's CPU counters.
+	ticks harness.MachineTicks
 }
 
 // phaseStats are the differences between a phase's two snapshots.
@@ -74,12 +77,27 @@ type phaseStats struct {
 	BenchCPUSeconds    float64 `json:"bench_cpu_seconds"`
 	LoadAverageStart   string  `json:"load_average_start"`
 	LoadAverageEnd     string  `json:"load_average_end"`
+	// MachineBusyPercent is the share of the machine's CPU time (all cores)
+	// spent running anything; StealPercent the share a virtual machine's
+	// cores waited for their host, which ran something else: CPU the
+	// measured processes could not have, a sign of a noisy host.
+	MachineBusyPercent float64 `json:"machine_busy_percent"`
+	StealPercent       float64 `json:"steal_percent"`
+}
+
+// host describes the machine's load over the phase, for its progress line.
+func (st phaseStats) host() string {
+	return fmt.Sprintf("load average %s; machine busy %.0f %%, steal %.1f %%", st.LoadAverageEnd, st.MachineBusyPercent, st.StealPercent)
 }
 
 // snapshot reads the counters now.
 func (b *bench) snapshot(ctx context.Context) (snapshot, error) {
 	s := snapshot{at: time.Now(), load: harness.LoadAverage()}
-	err := b.admin.QueryRow(ctx, "SELECT wal_sync, wal_sync_time FROM pg_stat_wal").Scan(&s.walSyncs, &s.walSyncMs)
+	var err error
+	if s.ticks, err = harness.ReadMachineTicks(); err != nil {
+		return s, err
+	}
+	err = b.admin.QueryRow(ctx, "SELECT wal_sync, wal_sync_time FROM pg_stat_wal").Scan(&s.walSyncs, &s.walSyncMs)
 	if err != nil {
 		return s, err
 	}
@@ -98,6 +116,7 @@ func (s snapshot) until(end snapshot) phaseStats {
 		PostgresCPUSeconds: (end.postgresCPU - s.postgresCPU).Seconds(),
 		BenchCPUSeconds:    (end.selfCPU - s.selfCPU).Seconds(),
 	}
+	st.MachineBusyPercent, st.StealPercent = s.ticks.Percent(end.ticks)
 	if st.WALFlushes > 0 {
 		st.WALFlushMeanMs = (end.walSyncMs - s.walSyncMs) / float64(st.WALFlushes)
 	}

@@ -60,7 +60,7 @@ func (b *bench) throughputRound(ctx context.Context, rep, workers int) (_ *round
 	r.StepsPerSecond = float64(r.Steps) / r.WallSeconds
 	r.TasksPerSecond = float64(r.Tasks) / r.WallSeconds
 	r.CPUPerStep = cpuPerStepOf(r)
-	fmt.Fprintf(b.out, "  %d steps in %.2fs: %.0f steps/s; load average %s\n", r.Steps, r.WallSeconds, r.StepsPerSecond, r.Phase.LoadAverageEnd)
+	fmt.Fprintf(b.out, "  %d steps in %.2fs: %.0f steps/s; %s\n", r.Steps, r.WallSeconds, r.StepsPerSecond, r.Phase.host())
 	return r, nil
 }
 

@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -71,6 +72,60 @@ func LoadAverage() string {
 	}
 	fields := strings.Fields(string(data))
 	return strings.Join(fields[:min(3, len(fields))], " ")
+}
+
+// MachineTicks are the machine's CPU time counters of /proc/stat (its
+// "cpu" line), in clock ticks, summed over every core.
+type MachineTicks struct {
+	// Total is all of it; Busy the time spent running (user, nice, system,
+	// irq, softirq); Steal the time a virtual machine's cores waited for the
+	// host, which ran something else.
+	Total, Busy, Steal uint64
+}
+
+// ReadMachineTicks reads the machine's CPU counters.
+func ReadMachineTicks() (MachineTicks, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineTicks{}, err
+	}
+	return parseMachineTicks(string(data))
+}
+
+// parseMachineTicks parses the "cpu" line of /proc/stat: user nice system
+// idle iowait irq softirq steal (guest time is counted in user already).
+func parseMachineTicks(stat string) (MachineTicks, error) {
+	for line := range strings.Lines(stat) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 9 {
+			return MachineTicks{}, fmt.Errorf("/proc/stat: a cpu line of %d fields", len(f))
+		}
+		var v [8]uint64
+		for i := range v {
+			n, err := strconv.ParseUint(f[i+1], 10, 64)
+			if err != nil {
+				return MachineTicks{}, fmt.Errorf("/proc/stat: %w", err)
+			}
+			v[i] = n
+		}
+		user, nice, system, idle, iowait, irq, softirq, steal := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+		busy := user + nice + system + irq + softirq
+		return MachineTicks{Total: busy + idle + iowait + steal, Busy: busy, Steal: steal}, nil
+	}
+	return MachineTicks{}, errors.New("/proc/stat has no cpu line")
+}
+
+// Percent returns, from t to later, the busy and stolen shares of the
+// machine's CPU time, in percent.
+func (t MachineTicks) Percent(later MachineTicks) (busy, steal float64) {
+	total := float64(later.Total - t.Total)
+	if total <= 0 {
+		return 0, 0
+	}
+	return 100 * float64(later.Busy-t.Busy) / total, 100 * float64(later.Steal-t.Steal) / total
 }
 
 // FileSystemOf describes the mount holding path ("ext4 on /dev/sda1
