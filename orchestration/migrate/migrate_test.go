@@ -181,6 +181,47 @@ func TestMigratorUpDown(t *testing.T) {
 		require.Equal(t, upTo(m.Latest())[1:], versionsOf(applied, migrate.DirectionUp))
 	})
 
+	t.Run("DownPastSixDropsOrphanedStepsAndRestoresTheKey", func(t *testing.T) {
+		t.Parallel()
+		db := pgtest.NewEmptyDatabase(t)
+		m := newMigrator(t)
+		_, err := m.Up(t.Context(), db.Pool)
+		require.NoError(t, err)
+		ctx := t.Context()
+		// A task with a step, and a step whose task was deleted without it,
+		// which migration 6 allows.
+		_, err = db.Pool.Exec(ctx, `
+INSERT INTO tasker.namespaces (name, queue_name) VALUES ('mig', 'mig_queue');
+INSERT INTO tasker.templates (namespace_name, name, version, identity_strategy, definition, fingerprint)
+VALUES ('mig', 'flow', '1.0.0', 'always_unique', '{}', 'f');
+INSERT INTO tasker.tasks (task_uuid, template_id, namespace_name, name, version, state, context, identity_hash,
+    correlation_id, step_count)
+SELECT u, t.template_id, 'mig', 'flow', '1.0.0', 'steps_in_process', '{}', u::text, u, 1
+FROM tasker.templates t, (VALUES ('00000000-0000-0000-0000-000000000001'::uuid), ('00000000-0000-0000-0000-000000000002'::uuid)) v (u);
+INSERT INTO tasker.workflow_steps (step_uuid, task_uuid, name, position, handler_callable, retryable, max_attempts,
+    backoff, backoff_base_ms, max_backoff_ms, jitter_percent, timeout_seconds, unmet_dependencies)
+SELECT gen_random_uuid(), task_uuid, 'only', 0, 'h', true, 3, 'exponential', 10, 100, 0, 30, 0 FROM tasker.tasks;
+DELETE FROM tasker.tasks WHERE task_uuid = '00000000-0000-0000-0000-000000000002'`)
+		require.NoError(t, err)
+
+		_, err = m.Down(ctx, db.Pool, 5)
+		require.NoError(t, err)
+		rows, err := db.Pool.Query(ctx, "SELECT task_uuid::text FROM tasker.workflow_steps")
+		require.NoError(t, err)
+		steps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Equal(t, []string{"00000000-0000-0000-0000-000000000001"}, steps, "the orphaned step is gone, the other kept")
+		_, err = db.Pool.Exec(ctx, "DELETE FROM tasker.tasks")
+		require.NoError(t, err)
+		var left int
+		require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM tasker.workflow_steps").Scan(&left))
+		require.Zero(t, left, "the key is back, with its cascade")
+
+		_, err = m.Up(ctx, db.Pool)
+		require.NoError(t, err)
+		requireCurrent(t, m, db.Pool, m.Latest())
+	})
+
 	t.Run("ConcurrentUpAppliesEachMigrationOnce", func(t *testing.T) {
 		t.Parallel()
 		db := pgtest.NewEmptyDatabase(t)
