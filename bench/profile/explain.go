@@ -39,8 +39,9 @@ type hotStatement struct {
 }
 
 // explained lists the statements -explain explains: the creation of a
-// batch of tasks, the worker's claim and outcome, the orchestrator's release of a completed step's children, and
-// the reads of the workload's step queue and of the results queue.
+// batch of tasks, the worker's claim and outcome, the orchestrator's release
+// of a completed step's children, and the reads of the workload's step
+// queue and of the results queue.
 func explained(namespace string) []hotStatement {
 	stepQueue := queue.Table(dispatch.StepQueue(namespace))
 	resultsQueue := queue.Table(dispatch.ResultsQueue)
