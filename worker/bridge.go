@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/taskerops/tasker/orchestration/dispatch"
 )
@@ -29,15 +30,27 @@ func NewHandlerBridge(bus *Bus, registry *Registry, logger *slog.Logger) *Handle
 	return &HandlerBridge{bus: bus, registry: registry, log: logger}
 }
 
+// handlerIdle is how long a goroutine that ran a handler waits for the
+// next event before it exits.
+const handlerIdle = 10 * time.Second
+
 // Run subscribes to execution events (with the given buffer) and runs each
 // in its own goroutine until the bus closes; it then waits for running
 // handlers. The number of concurrent handlers is bounded by the processor,
 // which publishes at most its concurrency limit of events at once.
+//
+// A goroutine that finished a handler takes the next event if it arrives
+// within handlerIdle; an event that finds none waiting starts a new one.
+// Handlers (JSON decoding, above all) need a deeper stack than a new
+// goroutine starts with, and growing it, by copying, on every step was
+// about a tenth of a busy worker's CPU.
 func (b *HandlerBridge) Run(ctx context.Context, buffer int) {
 	events, unsubscribe := b.bus.Executions.Subscribe(buffer)
 	defer unsubscribe()
 	var running sync.WaitGroup
 	defer running.Wait()
+	idle := make(chan StepExecutionEvent) // unbuffered: a send is a waiting goroutine's receive
+	defer close(idle)
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,7 +59,31 @@ func (b *HandlerBridge) Run(ctx context.Context, buffer int) {
 			if !ok {
 				return
 			}
-			running.Go(func() { b.handle(ctx, ev) })
+			select {
+			case idle <- ev:
+			default:
+				running.Go(func() { b.serve(ctx, ev, idle) })
+			}
+		}
+	}
+}
+
+// serve handles ev, then the events it receives from idle, until none
+// arrives for handlerIdle or idle is closed.
+func (b *HandlerBridge) serve(ctx context.Context, ev StepExecutionEvent, idle <-chan StepExecutionEvent) {
+	b.handle(ctx, ev)
+	timer := time.NewTimer(handlerIdle)
+	defer timer.Stop()
+	for {
+		select {
+		case next, ok := <-idle:
+			if !ok {
+				return
+			}
+			b.handle(ctx, next)
+			timer.Reset(handlerIdle)
+		case <-timer.C:
+			return
 		}
 	}
 }
