@@ -28,7 +28,8 @@ func method(res *results) []string {
 		)
 	}
 	lines = append(lines,
-		fmt.Sprintf("throughput: %d diamond tasks (4 steps each) POSTed by %d goroutines to fresh processes on a fresh database; "+
+		fmt.Sprintf("throughput: %d diamond tasks (4 steps each) POSTed by %d goroutines to fresh processes on a fresh database "+
+			"(one request body, encoded once; each answer's status checked and its body read, not decoded); "+
 			"steps and tasks divided by the time from just before the first POST to the commit of the last task completion; "+
 			"a count of complete tasks every 100 ms only tells when to stop", c.Diamond, c.Submitters),
 		"resources: VmHWM (peak resident set) from /proc/PID/status and utime+stime from /proc/PID/stat (CLK_TCK) of each "+

@@ -30,6 +30,9 @@ type phase struct {
 	// enough idle connections kept for every submitting goroutine.
 	clients []*api.Client
 	hc      *http.Client
+	// tasksURLs are the orchestrators' task endpoints, in the order of
+	// clients, for the throughput phase's lean submitters.
+	tasksURLs []string
 	// begun is the snapshot taken when the measured part began, and
 	// begunCPU each process's CPU time then, by process name.
 	begun    snapshot
@@ -69,6 +72,7 @@ func (b *bench) startPhase(ctx context.Context, name string, workers int) (*phas
 	}
 	for _, o := range sys.Orchestrators {
 		p.clients = append(p.clients, api.NewClient("http://"+o.Addr, "", p.hc))
+		p.tasksURLs = append(p.tasksURLs, "http://"+o.Addr+"/v1/tasks")
 	}
 	return p, nil
 }
