@@ -35,12 +35,14 @@ func NewHandlerBridge(bus *Bus, registry *Registry, logger *slog.Logger) *Handle
 const handlerIdle = 10 * time.Second
 
 // Run subscribes to execution events (with the given buffer) and runs each
-// in its own goroutine until the bus closes; it then waits for running
-// handlers. The number of concurrent handlers is bounded by the processor,
-// which publishes at most its concurrency limit of events at once.
+// at once, concurrently with the others, until the bus closes; it then
+// waits for running handlers. The number of concurrent handlers is bounded
+// by the processor, which publishes at most its concurrency limit of
+// events at once.
 //
-// A goroutine that finished a handler takes the next event if it arrives
-// within handlerIdle; an event that finds none waiting starts a new one.
+// An event goes to a goroutine that finished a handler and has waited for
+// the next one less than handlerIdle; an event that finds none waiting
+// starts a new goroutine.
 // Handlers (JSON decoding, above all) need a deeper stack than a new
 // goroutine starts with, and growing it, by copying, on every step was
 // about a tenth of a busy worker's CPU.
